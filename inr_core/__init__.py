@@ -1,0 +1,1 @@
+"""Reconstruction library: tensors in, tensors out. No ISMRMRD or Gadgetron imports here."""

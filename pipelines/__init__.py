@@ -1,0 +1,1 @@
+"""Stream configurations, the embedded host that runs them, and the command line."""

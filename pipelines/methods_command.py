@@ -1,0 +1,20 @@
+"""``gadgetron-inr methods``: what can be reconstructed, and with which options."""
+
+import dataclasses
+
+from inr_core.methods import list_methods
+
+
+def add_arguments(parser):
+    parser.add_argument("--options", action="store_true", help="also list each method's options and defaults")
+
+
+def run(args) -> int:
+    for spec in list_methods():
+        presets = ", ".join(spec.presets) or "-"
+        print(f"{spec.name:12s} {'/'.join(spec.trajectories):17s} presets: {presets:12s} {spec.summary}")
+        if args.options:
+            for f in dataclasses.fields(spec.config_type):
+                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                print(f"    {f.name} = {default!r}")
+    return 0
