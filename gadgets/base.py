@@ -1,0 +1,181 @@
+"""The gadget base class, the in-process chain, and the Gadgetron external-target glue.
+
+A gadget is built from ``(properties, header)``: the ``<property name=... value=...>`` pairs of its
+``<configuration>`` as a dict of strings, and the ISMRMRD header (``ismrmrd.xsd.ismrmrdHeader``).
+Gadgetron's ``python -m gadgetron`` starts a class target as ``Class().handle(connection)``, i.e.
+with no arguments, so both may be missing at construction and are then taken from the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Iterable, Iterator
+from xml.etree import ElementTree
+
+log = logging.getLogger(__name__)
+
+# Wire ids (gadgetron.external.constants has them too; kept here so the framing is explicit).
+MESSAGE_CLOSE = 4
+MESSAGE_ERROR = 8
+
+
+class GadgetError(Exception):
+    """Bad or unsupported data found by a gadget; the message names the item and the problem."""
+
+
+def properties_from_config(config) -> dict[str, str]:
+    """``<property name="k" value="v"/>`` elements (anywhere in the configuration) as a dict.
+
+    Accepts an ElementTree element, XML text/bytes, or None (the gadgetron package gives None when
+    the configuration does not parse).
+    """
+    if config is None:
+        return {}
+    if isinstance(config, (str, bytes)):
+        text = config.strip()
+        if not text:
+            return {}
+        config = ElementTree.fromstring(text)
+    found = {}
+    for prop in config.iter():
+        if prop.tag.split("}")[-1] != "property":
+            continue
+        name = prop.get("name") or prop.findtext("name")
+        value = prop.get("value") if prop.get("value") is not None else prop.findtext("value")
+        if name:
+            found[name.strip()] = (value or "").strip()
+    return found
+
+
+def error_frame(text: str) -> bytes:
+    """An ERROR message (id 8): uint16 id, uint64 length, UTF-8 text. gadgetron 1.4.1 has no writer for it."""
+    payload = text.encode("utf-8", errors="replace")
+    return struct.pack("<HQ", MESSAGE_ERROR, len(payload)) + payload
+
+
+class Gadget:
+    """One processing stage. Subclasses override :meth:`configure`, :meth:`process`, :meth:`flush`."""
+
+    def __init__(self, properties: dict | None = None, header=None):
+        self.given_properties = dict(properties or {})
+        self.properties = dict(self.given_properties)
+        self.header = header
+        self.progress = None  # optional callable(done, total, message), set by an in-process host
+        self._configured = False
+        if header is not None:
+            self.setup(self.properties, header)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def setup(self, properties: dict, header) -> None:
+        self.properties = dict(properties)
+        self.header = header
+        self.configure()
+        self._configured = True
+
+    def configure(self) -> None:
+        """Read properties and header; called once both are known."""
+
+    def set_progress(self, progress) -> None:
+        """``progress(done, total, message)`` for long steps (an in-process host shows it)."""
+        self.progress = progress
+
+    def prop(self, key: str, default: str | None = None) -> str | None:
+        return self.properties.get(key, default)
+
+    def process(self, item) -> Iterable:
+        """Items out for one item in. Default: pass the item on unchanged."""
+        return (item,)
+
+    def flush(self) -> Iterable:
+        """Items still held at the end of the stream."""
+        return ()
+
+    def stream(self, items: Iterable) -> Iterator:
+        """Run the gadget over a whole stream in-process, flush included."""
+        for item in items:
+            yield from self.process(item)
+        yield from self.flush()
+
+    # -- Gadgetron external target -------------------------------------------------------------
+    def handle(self, connection) -> bool:
+        """Run as a Gadgetron external node; returns True when the stream ended cleanly.
+
+        Properties from the connection's configuration, overridden by any given at construction
+        (a connect-mode worker started with command-line overrides). On an exception an ERROR
+        message with one clear line goes back before the connection is closed by the caller
+        (the ``with Connection(...)`` block in ``gadgetron.__main__`` / ``listen`` sends CLOSE).
+        """
+        try:
+            properties = {**properties_from_config(connection.config), **self.given_properties}
+            self.setup(properties, connection.header)
+            for item in connection:
+                for out in self.process(item):
+                    connection.send(out)
+            for out in self.flush():
+                connection.send(out)
+            return True
+        except Exception as exc:  # every failure must reach Gadgetron as text, not a dropped socket
+            message = f"{self.name}: {describe(exc)}"
+            log.error("%s", message, exc_info=not isinstance(exc, GadgetError))
+            send_error(connection, message)
+            return False
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception: its message, or its type when it has none."""
+    text = " ".join(str(exc).split())
+    return text if text and not isinstance(exc, (KeyError, IndexError)) else f"{type(exc).__name__}: {text}"
+
+
+def send_error(connection, message: str) -> None:
+    """Best effort: the socket may already be gone, which must not hide the original error."""
+    try:
+        connection.socket.write(error_frame(message))
+    except Exception as exc:  # noqa: BLE001 - nothing more can be done on a dead socket
+        log.warning("could not send the ERROR message: %s", exc)
+
+
+class Chain(Gadget):
+    """Stages composed in-process: each stage's outputs are the next one's inputs.
+
+    At the end of the stream stage i is flushed and its leftovers run through stages i+1...
+    before stage i+1 itself is flushed, so nothing held by an early stage is lost.
+    """
+
+    stages: tuple[type[Gadget], ...] = ()
+
+    def __init__(self, properties=None, header=None, stages: list[Gadget] | None = None):
+        self.instances = list(stages) if stages is not None else [cls() for cls in self.stages]
+        super().__init__(properties, header)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__ if self.stages else "Chain(" + ", ".join(s.name for s in self.instances) + ")"
+
+    def set_progress(self, progress) -> None:
+        self.progress = progress
+        for stage in self.instances:
+            stage.set_progress(progress)
+
+    def configure(self) -> None:
+        for stage in self.instances:
+            # A stage that was built with its own properties keeps them; the chain's are shared.
+            stage.setup({**self.properties, **stage.given_properties}, self.header)
+
+    def _through(self, items: Iterable, start: int) -> Iterator:
+        if start == len(self.instances):
+            yield from items
+            return
+        for item in items:
+            yield from self._through(self.instances[start].process(item), start + 1)
+
+    def process(self, item) -> Iterator:
+        yield from self._through((item,), 0)
+
+    def flush(self) -> Iterator:
+        for i, stage in enumerate(self.instances):
+            yield from self._through(stage.flush(), i + 1)

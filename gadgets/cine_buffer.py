@@ -1,0 +1,276 @@
+"""CineBuffer: sort readouts of a cine scan into per-slice k-space and emit a ``CineSlice``.
+
+Frames: numbered by ``idx.phase`` (cardiac phase). When the header has a single phase but several
+repetitions (e.g. ``ismrmrd_generate_cartesian_shepp_logan -r N``, or real-time cine), the
+repetitions are the frames. Frames are the frame indices actually seen, in order.
+
+Cartesian: the line ``kspace_encode_step_1`` goes to row ``line - center + ny//2`` (``center`` from
+``encodingLimits.kspace_encoding_step_1``, ``ny`` from ``encodedSpace``), so the k-space centre
+lands at ``ny//2`` as ``inr_core.fft`` expects; the readout is placed so that ``center_sample``
+lands at ``nx//2`` (after ``discard_pre``/``discard_post`` are dropped).
+- ACQ_IS_PARALLEL_CALIBRATION (ACS-only lines) -> ``CartesianCine.calibration``, averaged over time;
+- ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING -> ordinary data;
+- ACQ_IS_REVERSE -> the readout is flipped;
+- repeated lines (``idx.average`` or re-acquisitions) are averaged;
+- dummy scans, navigators, phase-correction and other non-imaging readouts are skipped.
+
+Radial (header trajectory ``radial`` or ``goldenangle``): each readout is a spoke with its
+trajectory ``traj[:, :2]`` = (kx, ky); spokes are ordered by (``kspace_encode_step_1``, ``segment``).
+Accepted trajectory scales, detected from the largest |k|:
+- normalised to [-0.5, 0.5] (max |k| <= 0.5): multiplied by the recon matrix size;
+- cycles per recon FOV, [-n/2, n/2] (max |k| up to about n/2): used as is.
+Anything larger is refused (it would be a different FOV convention). Frames must have the same
+number of spokes; if they differ, every frame is cut to the smallest count (logged).
+
+A slice is emitted on ACQ_LAST_IN_SLICE (when frames are repetitions: only on the last repetition
+the header announces), on ACQ_LAST_IN_MEASUREMENT, and at the end of the stream, so a partially
+filled slice is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import ismrmrd
+import numpy as np
+import torch
+
+from gadgets.base import Gadget, GadgetError
+from gadgets.items import CineSlice
+from inr_core.data import CartesianCine, RadialCine
+
+log = logging.getLogger(__name__)
+
+SKIPPED = {
+    ismrmrd.ACQ_IS_NOISE_MEASUREMENT: "noise",
+    ismrmrd.ACQ_IS_DUMMYSCAN_DATA: "dummy scan",
+    ismrmrd.ACQ_IS_NAVIGATION_DATA: "navigator",
+    ismrmrd.ACQ_IS_PHASECORR_DATA: "phase correction",
+    ismrmrd.ACQ_IS_HPFEEDBACK_DATA: "feedback",
+    ismrmrd.ACQ_IS_RTFEEDBACK_DATA: "feedback",
+    ismrmrd.ACQ_IS_SURFACECOILCORRECTIONSCAN_DATA: "surface coil correction",
+    ismrmrd.ACQ_IS_PHASE_STABILIZATION_REFERENCE: "phase stabilisation",
+    ismrmrd.ACQ_IS_PHASE_STABILIZATION: "phase stabilisation",
+}
+RADIAL = ("radial", "goldenangle")
+
+
+def _limit(limits, name):
+    value = getattr(limits, name, None) if limits is not None else None
+    return value
+
+
+def header_trajectory(header) -> str:
+    traj = header.encoding[0].trajectory
+    return str(getattr(traj, "value", traj)).lower()
+
+
+def frame_dimension(header) -> str:
+    """``phase`` unless the header announces one phase and several repetitions."""
+    limits = header.encoding[0].encodingLimits
+    phase, rep = _limit(limits, "phase"), _limit(limits, "repetition")
+    if (phase is None or phase.maximum == 0) and rep is not None and rep.maximum > 0:
+        return "repetition"
+    return "phase"
+
+
+class _Accumulator:
+    """Sums and counts per key, so repeated readouts are averaged."""
+
+    def __init__(self):
+        self.sums: dict = {}
+        self.counts: dict = {}
+
+    def add(self, key, data):
+        if key in self.sums:
+            self.sums[key] = self.sums[key] + data
+            self.counts[key] += 1
+        else:
+            self.sums[key] = data.astype(np.complex64)
+            self.counts[key] = 1
+
+    def mean(self, key):
+        return self.sums[key] / self.counts[key]
+
+
+class _SliceBuffer:
+    def __init__(self):
+        self.data = _Accumulator()  # cartesian (frame, row); radial (frame, spoke key, n)
+        self.calibration = _Accumulator()  # row
+        self.trajectories: dict = {}  # radial: (frame, spoke key, n) -> (N, 2)
+        self.reference: dict = {}  # frame -> (distance from the k-space centre, AcquisitionHeader)
+        self.coils: int | None = None
+        self.samples: int | None = None
+
+    def note_reference(self, frame, distance, head):
+        if frame not in self.reference or distance < self.reference[frame][0]:
+            self.reference[frame] = (distance, head)
+
+
+class CineBuffer(Gadget):
+    def configure(self) -> None:
+        enc = self.header.encoding[0]
+        self.trajectory = header_trajectory(self.header)
+        if self.trajectory != "cartesian" and self.trajectory not in RADIAL:
+            raise GadgetError(f"unsupported trajectory {self.trajectory!r} (supported: cartesian, radial, goldenangle)")
+        self.frame_dim = frame_dimension(self.header)
+        limits = enc.encodingLimits
+        frame_limit = _limit(limits, self.frame_dim)
+        self.last_frame = frame_limit.maximum if frame_limit is not None else None
+        self.ny = int(enc.encodedSpace.matrixSize.y)
+        e1 = _limit(limits, "kspace_encoding_step_1")
+        self.center_line = int(e1.center) if e1 is not None else self.ny // 2
+        self.recon_shape = (int(enc.reconSpace.matrixSize.y), int(enc.reconSpace.matrixSize.x))
+        self.slices: dict[int, _SliceBuffer] = {}
+        self.skipped: dict[str, int] = {}
+        if self.frame_dim == "repetition":
+            log.info("one cardiac phase and several repetitions in the header: repetitions are the frames")
+
+    # -- intake ---------------------------------------------------------------------------------
+    def process(self, item):
+        if not isinstance(item, ismrmrd.Acquisition):
+            return (item,)
+        for flag, why in SKIPPED.items():
+            if item.is_flag_set(flag):
+                self.skipped[why] = self.skipped.get(why, 0) + 1
+                return ()
+        slice_index = int(item.idx.slice)
+        buffer = self.slices.setdefault(slice_index, _SliceBuffer())
+        self._check_shape(buffer, item)
+        data = self._readout(item)
+        frame = int(getattr(item.idx, self.frame_dim))
+        if self.trajectory == "cartesian":
+            self._add_cartesian(buffer, item, frame, data)
+        else:
+            self._add_radial(buffer, item, frame, data)
+
+        if item.is_flag_set(ismrmrd.ACQ_LAST_IN_MEASUREMENT):
+            return self.flush()
+        if item.is_flag_set(ismrmrd.ACQ_LAST_IN_SLICE) and (
+                self.frame_dim == "phase" or self.last_frame is None or frame >= self.last_frame):
+            return (self._emit(slice_index),)
+        return ()
+
+    def _check_shape(self, buffer: _SliceBuffer, item) -> None:
+        if buffer.coils is None:
+            buffer.coils, buffer.samples = item.active_channels, item.number_of_samples
+        elif item.active_channels != buffer.coils:
+            raise GadgetError(f"coil-count mismatch: readout scan_counter {item.scan_counter} has "
+                              f"{item.active_channels} channels, earlier readouts {buffer.coils}")
+        elif item.number_of_samples != buffer.samples:
+            raise GadgetError(f"readout scan_counter {item.scan_counter} has {item.number_of_samples} samples, "
+                              f"earlier readouts {buffer.samples}: mixed readout lengths are not supported")
+
+    def _readout(self, item) -> np.ndarray:
+        """(C, nx) with discarded samples dropped, reversed readouts flipped, the echo centred."""
+        data = np.asarray(item.data, dtype=np.complex64)
+        n = data.shape[1]
+        data = data[:, item.discard_pre:n - item.discard_post]
+        if item.is_flag_set(ismrmrd.ACQ_IS_REVERSE):
+            data = data[:, ::-1]
+        if self.trajectory != "cartesian":
+            return np.ascontiguousarray(data)
+        centre = int(item.center_sample) - int(item.discard_pre)
+        n = data.shape[1]
+        if centre <= 0 or centre == n // 2:  # 0: producer left it unset; assume a centred echo
+            return np.ascontiguousarray(data)
+        # Asymmetric echo: zero-pad so that the echo centre sits at nx//2.
+        nx = 2 * max(centre, n - centre)
+        padded = np.zeros((data.shape[0], nx), np.complex64)
+        start = nx // 2 - centre
+        padded[:, start:start + n] = data
+        return padded
+
+    def _add_cartesian(self, buffer, item, frame, data):
+        row = int(item.idx.kspace_encode_step_1) - self.center_line + self.ny // 2
+        if not 0 <= row < self.ny:
+            raise GadgetError(f"readout scan_counter {item.scan_counter}: line {item.idx.kspace_encode_step_1} "
+                              f"falls outside the {self.ny} encoded lines (centre {self.center_line})")
+        if item.is_flag_set(ismrmrd.ACQ_IS_PARALLEL_CALIBRATION):
+            buffer.calibration.add(row, data)  # ACS-only: time-averaged calibration, not data
+            return
+        buffer.data.add((frame, row), data)
+        buffer.note_reference(frame, abs(row - self.ny // 2), item.getHead())
+
+    def _add_radial(self, buffer, item, frame, data):
+        if item.trajectory_dimensions < 2:
+            raise GadgetError(f"radial readout scan_counter {item.scan_counter} carries no trajectory")
+        traj = np.array(item.traj[:, :2], dtype=np.float32)
+        traj = traj[item.discard_pre:traj.shape[0] - item.discard_post]
+        if item.is_flag_set(ismrmrd.ACQ_IS_REVERSE):
+            traj = traj[::-1]
+        spoke = (int(item.idx.kspace_encode_step_1), int(item.idx.segment))
+        # Same spoke index and same trajectory: a repeat to average; a different trajectory: a new spoke.
+        n = 0
+        while (frame, spoke, n) in buffer.trajectories and not np.allclose(buffer.trajectories[frame, spoke, n], traj):
+            n += 1
+        buffer.trajectories[frame, spoke, n] = traj
+        buffer.data.add((frame, spoke, n), data)
+        buffer.note_reference(frame, spoke[0] + spoke[1], item.getHead())
+
+    # -- output ---------------------------------------------------------------------------------
+    def flush(self):
+        if self.skipped:
+            log.info("skipped non-imaging readouts: %s", ", ".join(f"{v} {k}" for k, v in self.skipped.items()))
+            self.skipped = {}
+        return [self._emit(s) for s in sorted(self.slices)]
+
+    def _emit(self, slice_index: int) -> CineSlice:
+        buffer = self.slices.pop(slice_index)
+        frames = sorted(buffer.reference)
+        if not frames:
+            raise GadgetError(f"slice {slice_index} has no imaging readouts")
+        if frames != list(range(frames[0], frames[0] + len(frames))):
+            log.warning("slice %d: frames %s are missing", slice_index,
+                        sorted(set(range(frames[0], frames[-1] + 1)) - set(frames)))
+        data = (self._cartesian(buffer, frames) if self.trajectory == "cartesian"
+                else self._radial(buffer, frames, slice_index))
+        log.info("slice %d: %d frames, %d coils, %s", slice_index, len(frames), data.coils, self.trajectory)
+        return CineSlice(data=data, slice=slice_index, frame_headers=[buffer.reference[f][1] for f in frames],
+                         header=self.header, frame_dimension=self.frame_dim)
+
+    def _cartesian(self, buffer: _SliceBuffer, frames: list[int]) -> CartesianCine:
+        nx = next(iter(buffer.data.sums.values())).shape[1]
+        index = {f: i for i, f in enumerate(frames)}
+        kspace = np.zeros((len(frames), buffer.coils, self.ny, nx), np.complex64)
+        mask = np.zeros((len(frames), self.ny), bool)
+        for (frame, row) in buffer.data.sums:
+            kspace[index[frame], :, row] = buffer.data.mean((frame, row))
+            mask[index[frame], row] = True
+        calibration = calibration_mask = None
+        if buffer.calibration.sums:
+            calibration = np.zeros((buffer.coils, self.ny, nx), np.complex64)
+            calibration_mask = np.zeros(self.ny, bool)
+            for row in buffer.calibration.sums:
+                calibration[:, row] = buffer.calibration.mean(row)
+                calibration_mask[row] = True
+            calibration, calibration_mask = torch.from_numpy(calibration), torch.from_numpy(calibration_mask)
+        return CartesianCine(torch.from_numpy(kspace), torch.from_numpy(mask), calibration, calibration_mask,
+                             meta={"frame_dimension": self.frame_dim})
+
+    def _radial(self, buffer: _SliceBuffer, frames: list[int], slice_index: int) -> RadialCine:
+        per_frame = {f: sorted(k for k in buffer.data.sums if k[0] == f) for f in frames}
+        counts = {f: len(keys) for f, keys in per_frame.items()}
+        spokes = min(counts.values())
+        if len(set(counts.values())) > 1:
+            log.warning("slice %d: frames have %s spokes; using the first %d of each",
+                        slice_index, sorted(set(counts.values())), spokes)
+        kspace = np.stack([np.stack([buffer.data.mean(k) for k in per_frame[f][:spokes]], axis=1) for f in frames])
+        traj = np.stack([np.stack([buffer.trajectories[k] for k in per_frame[f][:spokes]]) for f in frames])
+        traj = self._to_cycles_per_fov(traj)
+        return RadialCine(torch.from_numpy(np.ascontiguousarray(kspace)), torch.from_numpy(traj),
+                          self.recon_shape, meta={"frame_dimension": self.frame_dim})
+
+    def _to_cycles_per_fov(self, traj: np.ndarray) -> np.ndarray:
+        kmax = float(np.abs(traj).max()) if traj.size else 0.0
+        ny, nx = self.recon_shape
+        if kmax == 0.0:
+            raise GadgetError("radial trajectory is all zeros: the readouts carry no k-space coordinates")
+        if kmax <= 0.5 + 1e-3:
+            log.info("radial trajectory normalised to +-0.5: scaled by the matrix size %dx%d", ny, nx)
+            return (traj * np.array([nx, ny], np.float32)).astype(np.float32)
+        # One sample of slack: a spoke of n samples spans [-n/2, n/2 - 1] or [-n/2, n/2].
+        if kmax <= max(nx, ny) / 2 + 1.0:
+            return traj.astype(np.float32)
+        raise GadgetError(f"radial trajectory reaches |k| = {kmax:.4g}, more than the {max(nx, ny) / 2:g} cycles/FOV "
+                          f"of a {ny}x{nx} image: unsupported trajectory scale (use cycles/FOV or +-0.5)")

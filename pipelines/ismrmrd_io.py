@@ -1,0 +1,243 @@
+"""Reading ISMRMRD raw files (read-only, validated) and writing ISMRMRD image files.
+
+Raw input is opened with h5py in mode ``"r"``: ``ismrmrd.Dataset`` opens read-write even with
+``create_if_needed=False`` in 1.15, and a replay must never modify its input. Everything a user can
+get wrong is checked before any reconstruction starts and reported as a ``UserError`` naming the
+file and, where it applies, the acquisition index.
+
+Output images are written like ``gadgetron_ismrmrd_client`` does: ``/<group>/image_<series>/``
+with ``header``, ``attributes`` and ``data``, plus the ISMRMRD header at ``/<group>/xml``. The file
+is written under a temporary name and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import ismrmrd
+import numpy as np
+
+from pipelines.errors import UserError
+
+SUPPORTED_TRAJECTORIES = ("cartesian", "radial", "goldenangle")
+NON_IMAGING = (ismrmrd.ACQ_IS_NOISE_MEASUREMENT, ismrmrd.ACQ_IS_DUMMYSCAN_DATA, ismrmrd.ACQ_IS_NAVIGATION_DATA,
+               ismrmrd.ACQ_IS_PHASECORR_DATA, ismrmrd.ACQ_IS_PARALLEL_CALIBRATION)
+CHUNK = 256  # acquisitions read per HDF5 access
+
+
+def _flag_mask(flags) -> int:
+    return sum(1 << (f - 1) for f in flags)
+
+
+def _open_h5(path: Path, what: str) -> h5py.File:
+    if not path.is_file():
+        raise UserError(f"{what} {str(path)!r} does not exist")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise UserError(f"{what} {str(path)!r} is not a readable HDF5 file (truncated or corrupt?): "
+                        f"{' '.join(str(exc).split())}") from None
+
+
+@dataclass
+class RawFile:
+    """A validated raw file: header, trajectory, and a fresh acquisition iterator per call."""
+
+    path: Path
+    group: str
+    header: object  # ismrmrd.xsd.ismrmrdHeader
+    header_xml: bytes
+    count: int
+
+    @property
+    def trajectory(self) -> str:
+        traj = self.header.encoding[0].trajectory
+        return str(getattr(traj, "value", traj)).lower()
+
+    def acquisitions(self) -> Iterator[ismrmrd.Acquisition]:
+        with h5py.File(self.path, "r") as f:
+            data = f[self.group]["data"]
+            for start in range(0, self.count, CHUNK):
+                rows = _read_rows(data, start, min(start + CHUNK, self.count), self.path)
+                for offset, row in enumerate(rows):
+                    yield _acquisition(row, start + offset, self.path)
+
+    def reference(self) -> np.ndarray | None:
+        return read_reference(self.path)
+
+
+def _read_rows(data, start: int, stop: int, path: Path):
+    try:
+        return data[start:stop]
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{str(path)!r}: cannot read acquisitions {start}..{stop - 1} (truncated or corrupt file?): "
+                        f"{' '.join(str(exc).split())}") from None
+
+
+def _acquisition(row, index: int, path: Path) -> ismrmrd.Acquisition:
+    acq = ismrmrd.Acquisition(row["head"])
+    samples, channels, dims = acq.number_of_samples, acq.active_channels, acq.trajectory_dimensions
+    values = np.asarray(row["data"], dtype=np.float32)
+    if values.size != 2 * samples * channels:
+        raise UserError(f"{str(path)!r}: acquisition {index} holds {values.size // 2} samples, its header says "
+                        f"{channels} channels x {samples} samples (corrupt file?)")
+    if not np.isfinite(values).all():
+        raise UserError(f"{str(path)!r}: acquisition {index} contains NaN or Inf values")
+    acq.data[:] = values.view(np.complex64).reshape(channels, samples)
+    if dims:
+        traj = np.asarray(row["traj"], dtype=np.float32)
+        if traj.size != samples * dims or not np.isfinite(traj).all():
+            raise UserError(f"{str(path)!r}: acquisition {index} has a missing or non-finite trajectory")
+        acq.traj[:] = traj.reshape(samples, dims)
+    return acq
+
+
+def _find_group(f: h5py.File, path: Path) -> str:
+    if "dataset" in f and "xml" in f["dataset"]:
+        return "dataset"
+    for name, item in f.items():
+        if isinstance(item, h5py.Group) and "xml" in item:
+            return name
+    raise UserError(f"{str(path)!r} is not an ISMRMRD raw file (no /dataset/xml header)")
+
+
+def open_raw(path: str | os.PathLike) -> RawFile:
+    """Open and validate a raw file; all problems a user can fix raise ``UserError``."""
+    path = Path(path)
+    with _open_h5(path, "raw file") as f:
+        group = _find_group(f, path)
+        try:
+            header_xml = bytes(f[group]["xml"][0])
+            header = ismrmrd.xsd.CreateFromDocument(header_xml)
+            encoding = header.encoding[0]
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the file's fault
+            raise UserError(f"{str(path)!r}: the ISMRMRD header does not parse: {' '.join(str(exc).split())}") from None
+        raw = RawFile(path, group, header, header_xml, 0)
+        if raw.trajectory not in SUPPORTED_TRAJECTORIES:
+            raise UserError(f"{str(path)!r}: unsupported trajectory {raw.trajectory!r} "
+                            f"(supported: {', '.join(SUPPORTED_TRAJECTORIES)})")
+        if "data" not in f[group] or f[group]["data"].shape[0] == 0:
+            raise UserError(f"{str(path)!r} has no acquisitions")
+        data = f[group]["data"]
+        raw.count = int(data.shape[0])
+        try:
+            heads = data["head"]
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{str(path)!r}: cannot read the acquisition headers (truncated or corrupt file?): "
+                            f"{' '.join(str(exc).split())}") from None
+        _check_heads(heads, header, encoding, path)
+        # The data themselves (NaN/Inf, sizes, truncation) are checked before any reconstruction runs.
+        for _ in raw.acquisitions():
+            pass
+    return raw
+
+
+def _check_heads(heads, header, encoding, path: Path) -> None:
+    flags = heads["flags"].astype(np.uint64)
+    imaging = (flags & np.uint64(_flag_mask(NON_IMAGING))) == 0
+    if not imaging.any():
+        raise UserError(f"{str(path)!r} has no imaging data (only noise, calibration or non-imaging readouts)")
+    channels = heads["active_channels"]
+    first = int(channels[0])
+    differs = np.flatnonzero(channels != first)
+    if differs.size:
+        i = int(differs[0])
+        raise UserError(f"{str(path)!r}: coil-count mismatch: acquisition {i} has {int(channels[i])} channels, "
+                        f"acquisition 0 has {first}")
+    system = header.acquisitionSystemInformation
+    declared = getattr(system, "receiverChannels", None) if system is not None else None
+    if declared is not None and int(declared) != first:
+        raise UserError(f"{str(path)!r}: coil-count mismatch: the header declares {int(declared)} receiver channels, "
+                        f"the acquisitions have {first}")
+    if encoding.trajectory is not None and str(getattr(encoding.trajectory, "value", "")).lower() != "cartesian":
+        dims = heads["trajectory_dimensions"][imaging]
+        if (dims < 2).any():
+            i = int(np.flatnonzero(imaging)[np.flatnonzero(dims < 2)[0]])
+            raise UserError(f"{str(path)!r}: acquisition {i} of a non-Cartesian scan carries no trajectory")
+
+
+# -- images -------------------------------------------------------------------------------------
+def write_images(path: str | os.PathLike, images: Iterable[ismrmrd.Image], header_xml: bytes | str | None = None,
+                 group: str = "dataset") -> int:
+    """Write images to ``/<group>/image_<series>``; atomic (temp file + rename). Returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    count = 0
+    try:
+        dataset = ismrmrd.Dataset(tmp, dataset_name=group, mode="w")
+        try:
+            if header_xml is not None:
+                dataset.write_xml_header(header_xml if isinstance(header_xml, bytes) else header_xml.encode())
+            for image in images:
+                dataset.append_image(f"image_{image.image_series_index}", image)
+                count += 1
+        finally:
+            dataset.close()
+        if count == 0:
+            raise UserError("the reconstruction produced no images")
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return count
+
+
+@dataclass
+class ImageSeries:
+    name: str  # "<group>/image_<series>"
+    headers: np.ndarray  # structured ImageHeader records
+    attributes: list[str]
+    data: np.ndarray  # (images, channels, z, y, x), complex64 or float32
+
+    def frames(self) -> np.ndarray:
+        """(slices, phases, ny, nx), ordered by the header's slice and phase."""
+        slices = self.headers["slice"].astype(int)
+        phases = self.headers["phase"].astype(int)
+        ns, nt = slices.max() + 1, phases.max() + 1
+        out = np.zeros((ns, nt, *self.data.shape[-2:]), self.data.dtype)
+        for i, (s, t) in enumerate(zip(slices, phases, strict=True)):
+            out[s, t] = self.data[i, 0, 0]
+        return out
+
+
+def read_images(path: str | os.PathLike) -> list[ImageSeries]:
+    path = Path(path)
+    found = []
+    with _open_h5(path, "image file") as f:
+        for group_name, group in f.items():
+            if not isinstance(group, h5py.Group):
+                continue
+            for name, series in group.items():
+                if not (name.startswith("image_") and isinstance(series, h5py.Group) and "data" in series):
+                    continue
+                data = series["data"][()]
+                if data.dtype.names and {"real", "imag"} <= set(data.dtype.names):
+                    data = (data["real"] + 1j * data["imag"]).astype(np.complex64)
+                attributes = [a.decode() if isinstance(a, bytes) else str(a) for a in series["attributes"][()]]
+                found.append(ImageSeries(f"{group_name}/{name}", series["header"][()], attributes, data))
+    if not found:
+        raise UserError(f"{str(path)!r} holds no ISMRMRD images (no <group>/image_* datasets)")
+    return found
+
+
+def read_reference(path: str | os.PathLike) -> np.ndarray | None:
+    """``/reference/images`` (slices, frames, ny, nx) complex64, or None when the file has none."""
+    path = Path(path)
+    with _open_h5(path, "reference file") as f:
+        if "reference" not in f or "images" not in f["reference"]:
+            return None
+        ref = f["reference"]["images"][()]
+    if ref.dtype.names and {"real", "imag"} <= set(ref.dtype.names):
+        ref = ref["real"] + 1j * ref["imag"]
+    ref = np.asarray(ref)
+    if ref.ndim == 3:  # a single slice stored without its slice axis
+        ref = ref[None]
+    return ref.astype(np.complex64)
