@@ -7,5 +7,23 @@ from inr_core.operators.base import (
     dot,
     power_iteration,
 )
+from inr_core.operators.finite_difference import TemporalDifference
+from inr_core.operators.fourier import FFT2, CartesianSampling, Mask
+from inr_core.operators.nufft import RadialNUFFT, TorchKbNufftBackend, radial_density
+from inr_core.operators.sense import CoilSensitivity
 
-__all__ = ["Identity", "LinearOperator", "adjointness_error", "dot", "power_iteration"]
+__all__ = [
+    "FFT2",
+    "CartesianSampling",
+    "CoilSensitivity",
+    "Identity",
+    "LinearOperator",
+    "Mask",
+    "RadialNUFFT",
+    "TemporalDifference",
+    "TorchKbNufftBackend",
+    "adjointness_error",
+    "dot",
+    "power_iteration",
+    "radial_density",
+]

@@ -1,0 +1,124 @@
+"""Coil sensitivity maps: calibration k-space, ESPIRiT (sigpy) and SENSE coil combination.
+
+Scale convention: ESPIRiT maps are unit-norm eigenvectors, ``sum_c |s_c|^2 = 1`` inside the object
+and 0 outside (after ``crop``). With the orthonormal FFT, ``coil_combine`` of fully sampled coil
+images therefore returns the object at the same intensity as the simulated truth. ESPIRiT
+fixes the common phase of the maps relative to coil 0 (sigpy's choice), so reconstructions carry
+that phase, not the truth's: compare magnitudes, or the map agreement ``|<s_est, s_true>|``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from inr_core.data import CartesianCine, RadialCine
+from inr_core.fft import fft2c
+from inr_core.operators.nufft import RadialNUFFT, radial_density
+
+
+def _central_run(available: torch.Tensor) -> tuple[int, int]:
+    """[start, stop) of the contiguous run of True around the centre index len//2."""
+    n = available.shape[0]
+    c = n // 2
+    if not bool(available[c]):
+        return c, c
+    lo, hi = c, c + 1
+    while lo > 0 and bool(available[lo - 1]):
+        lo -= 1
+    while hi < n and bool(available[hi]):
+        hi += 1
+    return lo, hi
+
+
+def _limit(lo: int, hi: int, centre: int, width: int) -> tuple[int, int]:
+    half = width // 2
+    return max(lo, centre - half), min(hi, centre - half + width)
+
+
+def calibration_kspace(data: CartesianCine | RadialCine, width: int = 24) -> torch.Tensor:
+    """``(C, ny, nx)`` low-resolution Cartesian calibration k-space, zero outside its central block.
+
+    Cartesian: the separately acquired calibration when present; otherwise the time average of
+    every phase-encode line (sum over frames / number of frames that sampled it). Only the
+    contiguous block of lines around DC is kept (at most ``width`` lines, and ``width`` readout
+    columns). A line sampled by only some frames is still a valid average of those frames; coil
+    sensitivities do not move with the heart, which is what makes pooling across frames fine.
+
+    Radial: all spokes of all frames pooled into one acquisition, density-compensated (ramp for
+    the pooled spoke count), gridded with the adjoint NUFFT and Fourier transformed back; the
+    central ``width x width`` block is well sampled by the pooled spokes and is kept.
+    """
+    if isinstance(data, RadialCine):
+        return _radial_calibration(data, width)
+    ny, nx = data.image_shape
+    if data.calibration is not None:
+        kspace = data.calibration
+        lines = data.calibration_mask if data.calibration_mask is not None else kspace.abs().sum(dim=(0, 2)) > 0
+    else:
+        counts = data.mask.sum(dim=0)  # (ny,)
+        kspace = data.kspace.sum(dim=0) / counts.clamp_min(1)[None, :, None].to(data.kspace.real.dtype)
+        lines = counts > 0
+    lo, hi = _limit(*_central_run(lines.to(torch.bool)), ny // 2, width)
+    x0, x1 = _limit(0, nx, nx // 2, width)
+    out = torch.zeros_like(kspace)
+    out[:, lo:hi, x0:x1] = kspace[:, lo:hi, x0:x1]
+    return out
+
+
+def _radial_calibration(data: RadialCine, width: int) -> torch.Tensor:
+    t, c, s, n = data.kspace.shape
+    traj = data.trajectory_k.reshape(1, t * s, n, 2)
+    samples = data.kspace.permute(1, 0, 2, 3).reshape(1, c, t * s, n)
+    op = RadialNUFFT(traj, data.image_shape)
+    image = op.H(samples * radial_density(traj).to(samples.real.dtype)[:, None])[0]
+    kspace = fft2c(image)
+    ny, nx = data.image_shape
+    y0, y1 = _limit(0, ny, ny // 2, width)
+    x0, x1 = _limit(0, nx, nx // 2, width)
+    out = torch.zeros_like(kspace)
+    out[:, y0:y1, x0:x1] = kspace[:, y0:y1, x0:x1]
+    return out
+
+
+def espirit_maps(calib: torch.Tensor, calib_width: int = 24, kernel_width: int = 6, thresh: float = 0.02,
+                 crop: float = 0.95, device=None) -> torch.Tensor:
+    """ESPIRiT maps ``(C, ny, nx)`` complex64 from calibration k-space, via sigpy (CPU, numpy).
+
+    The calibration region is narrowed to the nonzero central block so that zero rows (lines
+    never acquired) are never mistaken for data.
+    """
+    import sigpy.mri
+
+    ksp = calib.detach().cpu().numpy().astype(np.complex64)
+    nonzero = np.abs(ksp).sum(axis=0) > 0
+    width = calib_width
+    for axis in (0, 1):
+        present = torch.from_numpy(nonzero.any(axis=1 - axis))
+        lo, hi = _central_run(present)
+        centre = present.shape[0] // 2
+        width = min(width, 2 * min(centre - lo, hi - centre))
+    if width <= kernel_width:
+        raise ValueError(f"calibration region of {width} lines is too small for ESPIRiT kernel {kernel_width}")
+    maps = sigpy.mri.app.EspiritCalib(ksp, calib_width=width, kernel_width=kernel_width, thresh=thresh,
+                                      crop=crop, show_pbar=False).run()
+    return torch.from_numpy(np.asarray(maps, dtype=np.complex64)).to(device or calib.device)
+
+
+def coil_combine(coil_images: torch.Tensor, maps: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """SENSE combination ``sum_c conj(s_c) x_c / (sum_c |s_c|^2 + eps)`` over the coil axis -3.
+
+    For ESPIRiT maps the denominator is 1 inside the object (so this is the adjoint of
+    ``CoilSensitivity``) and 0 outside, where eps keeps the result 0 instead of NaN.
+    """
+    num = (maps.conj() * coil_images).sum(dim=-3)
+    den = (maps.abs() ** 2).sum(dim=0)
+    return num / (den + eps)
+
+
+def estimate_coil_maps(data: CartesianCine | RadialCine, width: int = 24, kernel_width: int = 6,
+                       thresh: float = 0.02, crop: float = 0.95) -> torch.Tensor:
+    """Calibration k-space + ESPIRiT in one call; maps land on the data's device."""
+    calib = calibration_kspace(data, width)
+    return espirit_maps(calib, calib_width=width, kernel_width=kernel_width, thresh=thresh, crop=crop,
+                        device=data.kspace.device)

@@ -1,0 +1,102 @@
+"""One adjointness check shared by every operator and a few composites; plus operator-specific facts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import gaussian_maps, radial_trajectory
+
+from inr_core.fft import fft2c
+from inr_core.operators import (
+    FFT2,
+    CartesianSampling,
+    CoilSensitivity,
+    Identity,
+    RadialNUFFT,
+    TemporalDifference,
+    adjointness_error,
+    radial_density,
+)
+
+T, C, N = 3, 4, 16
+
+
+def _randn(*shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, dtype=torch.complex64, generator=g)
+
+
+def _mask():
+    m = torch.rand(T, N, generator=torch.Generator().manual_seed(3)) < 0.4
+    m[:, N // 2] = True
+    return m
+
+
+def _cases():
+    maps = gaussian_maps(N, C)
+    traj = radial_trajectory(T, 5, N)
+    sense = CoilSensitivity(maps)
+    nufft = RadialNUFFT(traj, (N, N))
+    image, coil_image, radial = (T, N, N), (T, C, N, N), (T, C, 5, 2 * N)
+    return {
+        "fft2": (FFT2(), coil_image, coil_image),
+        "cartesian-sampling": (CartesianSampling(_mask()), coil_image, coil_image),
+        "coil-sensitivity": (sense, image, coil_image),
+        "radial-nufft": (nufft, coil_image, radial),
+        "temporal-difference-cyclic": (TemporalDifference(cyclic=True), image, image),
+        "temporal-difference-open": (TemporalDifference(cyclic=False), image, image),
+        "cartesian-sense M@F@S": (CartesianSampling(_mask()) @ FFT2().H @ FFT2() @ sense, image, coil_image),
+        "radial-sense N@S": (nufft @ sense, image, radial),
+        "gram + scaled identity": (nufft.gram @ sense + 0.5 * sense, image, coil_image),
+        "adjoint of composite": ((nufft @ sense).H, radial, image),
+    }
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_adjointness(name):
+    op, in_shape, out_shape = CASES[name]
+    assert adjointness_error(op, _randn(*in_shape, seed=1), _randn(*out_shape, seed=2)) < 1e-4
+
+
+def test_cheap_grams_match_definition():
+    x = _randn(T, C, N, N)
+    sampling = CartesianSampling(_mask())
+    assert torch.allclose(sampling.gram(x), sampling.H(sampling(x)), atol=1e-5)
+    maps = gaussian_maps(N, C)
+    y = _randn(T, N, N)
+    sense = CoilSensitivity(maps)
+    assert torch.allclose(sense.gram(y), sense.H(sense(y)), atol=1e-5)
+    assert isinstance(FFT2().gram, Identity)
+
+
+def test_nufft_matches_fft_on_grid():
+    ky, kx = torch.meshgrid(torch.arange(N) - N // 2, torch.arange(N) - N // 2, indexing="ij")
+    traj = torch.stack([kx, ky], dim=-1).reshape(1, N, N, 2).float().repeat(T, 1, 1, 1)
+    x = _randn(T, C, N, N)
+    y = RadialNUFFT(traj, (N, N))(x)
+    ref = fft2c(x)
+    assert float((y - ref).norm() / ref.norm()) < 1e-3
+
+
+def test_density_gives_image_scale_for_nyquist_radial():
+    n = 32
+    spokes = math.ceil(math.pi / 2 * n)
+    angles = torch.arange(spokes) * math.pi / spokes
+    r = (torch.arange(2 * n) - n) / 2
+    traj = torch.stack([r[None] * torch.cos(angles[:, None]), r[None] * torch.sin(angles[:, None])], -1)[None]
+    yy, xx = torch.meshgrid(torch.arange(n) - n / 2, torch.arange(n) - n / 2, indexing="ij")
+    image = torch.exp(-(xx**2 + yy**2) / 50).to(torch.complex64)[None, None]
+    op = RadialNUFFT(traj, (n, n))
+    rec = op.H(op(image) * radial_density(traj, (n, n)))
+    assert float((rec - image).norm() / image.norm()) < 0.05
+
+
+def test_temporal_difference_conventions():
+    x = torch.arange(4.0).to(torch.complex64)[:, None]
+    assert TemporalDifference(cyclic=True)(x).real.flatten().tolist() == [1, 1, 1, -3]
+    assert TemporalDifference(cyclic=False)(x).real.flatten().tolist() == [1, 1, 1, 0]
