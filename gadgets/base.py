@@ -122,6 +122,7 @@ class Gadget:
             message = f"{self.name}: {describe(exc)}"
             log.error("%s", message, exc_info=not isinstance(exc, GadgetError))
             send_error(connection, message)
+            drain(connection)
             return False
 
 
@@ -137,6 +138,20 @@ def send_error(connection, message: str) -> None:
         connection.socket.write(error_frame(message))
     except Exception as exc:  # noqa: BLE001 - nothing more can be done on a dead socket
         log.warning("could not send the ERROR message: %s", exc)
+
+
+def drain(connection, timeout_s: float = 60.0) -> None:
+    """Read and drop the rest of the input up to the parent's CLOSE.
+
+    Closing a socket with unread input makes the kernel reset the connection, and the parent may
+    then lose the ERROR message just sent. The timeout keeps a silent parent from hanging us.
+    """
+    try:
+        connection.socket.socket.settimeout(timeout_s)
+        for _ in connection:
+            pass
+    except Exception as exc:  # noqa: BLE001 - a broken stream is why we are here; stop reading
+        log.debug("stopped draining the input: %s", exc)
 
 
 class Chain(Gadget):

@@ -71,7 +71,10 @@ class NoisePrewhitening(Gadget):
         noise = np.concatenate(self.noise, axis=1)
         imaging_dwell = float(first.sample_time_us)
         ratio = (self.noise_dwell / imaging_dwell) if (self.noise_dwell and imaging_dwell) else 1.0
-        self.whitener = _prewhitener(noise, ratio)
+        try:
+            self.whitener = _prewhitener(noise, ratio)
+        except ValueError as exc:  # e.g. a covariance that is not positive definite: bad noise data
+            raise GadgetError(f"cannot prewhiten from the noise readouts: {exc}") from None
         log.info("prewhitening %d channels from %d noise samples (bandwidth ratio %.3g)",
                  noise.shape[0], noise.shape[1], ratio)
         self.noise = []

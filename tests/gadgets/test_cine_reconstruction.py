@@ -1,0 +1,54 @@
+"""The composed cine node in-process: acquisitions in, images resembling the object out."""
+
+import ismrmrd
+import numpy as np
+import pytest
+from conftest import TEST_METHOD, cartesian_cine, disc_cine, make_header, smooth_maps
+
+from gadgets.base import GadgetError
+from gadgets.cine_reconstruction import CineReconstruction
+from gadgets.coil_maps import CoilMaps
+from gadgets.reconstruction import Reconstruction
+
+T, C, N = 4, 4, 32
+
+
+def acquisitions():
+    images = disc_cine(T, N, N)
+    return images, cartesian_cine(images, smooth_maps(C, N, N), np.ones((T, N), bool))
+
+
+@pytest.mark.timeout(120)
+def test_fully_sampled_cine_comes_back_as_images():
+    truth, acqs = acquisitions()
+    node = CineReconstruction({"method": TEST_METHOD, "device": "cpu", "calibration_width": "12"},
+                              make_header(nx=N, ny=N, channels=C, phases=T))
+    images = list(node.stream(acqs))
+    assert len(images) == T and all(isinstance(im, ismrmrd.Image) for im in images)
+    for t, image in enumerate(images):
+        magnitude = image.data[0, 0]
+        corr = np.corrcoef(magnitude.ravel(), np.abs(truth[t]).ravel())[0, 1]
+        assert corr > 0.9, f"frame {t}: correlation {corr:.3f}"
+        meta = ismrmrd.Meta.deserialize(image.attribute_string)
+        assert TEST_METHOD in meta["GADGETRON_ImageComment"]
+
+
+def test_unknown_method_and_option_are_clear_errors():
+    header = make_header(nx=N, ny=N, channels=C)
+    with pytest.raises(GadgetError, match="unknown method"):
+        Reconstruction({"method": "no-such-method"}, header)
+    with pytest.raises(GadgetError, match="no option"):
+        Reconstruction({"method": TEST_METHOD, "bogus": "1"}, header)
+
+
+def test_other_stage_properties_are_not_method_overrides():
+    header = make_header(nx=N, ny=N, channels=C)
+    Reconstruction({"method": TEST_METHOD, "calibration_width": "8", "output": "complex", "preset": "fast"}, header)
+
+
+def test_coil_maps_have_one_map_per_coil():
+    _, acqs = acquisitions()
+    node = CineReconstruction({"method": TEST_METHOD}, make_header(nx=N, ny=N, channels=C, phases=T))
+    (cine,) = node.instances[0].stream(acqs)
+    CoilMaps({"calibration_width": "12"}, node.header).process(cine)
+    assert tuple(cine.coil_maps.shape) == (C, N, N)

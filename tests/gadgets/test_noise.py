@@ -1,0 +1,54 @@
+"""NoisePrewhitening: noise readouts are consumed, later readouts come out with white, unit noise."""
+
+import ismrmrd
+import numpy as np
+import pytest
+from conftest import make_acq, make_header
+
+from gadgets.base import GadgetError
+from gadgets.noise import NoisePrewhitening
+
+
+def correlated(rng, n, channels=4):
+    mix = np.array([[1, 0, 0, 0], [0.5, 1, 0, 0], [0.2, 0.3, 2, 0], [0, 0.1, 0.4, 0.5]])[:channels, :channels]
+    white = (rng.standard_normal((channels, n)) + 1j * rng.standard_normal((channels, n))) / np.sqrt(2)
+    return (mix @ white).astype(np.complex64)
+
+
+def test_noise_is_consumed_and_data_whitened():
+    rng = np.random.default_rng(0)
+    gadget = NoisePrewhitening({}, make_header())
+    noise = [make_acq(correlated(rng, 256), flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT]) for _ in range(8)]
+    assert all(list(gadget.process(a)) == [] for a in noise)
+    out = [a for _ in range(16) for a in gadget.process(make_acq(correlated(rng, 256), line=3))]
+    assert len(out) == 16 and out[0].idx.kspace_encode_step_1 == 3
+    samples = np.concatenate([a.data for a in out], axis=1)
+    cov = samples @ samples.conj().T / samples.shape[1]
+    np.testing.assert_allclose(cov, np.eye(4), atol=0.1)
+
+
+def test_bandwidth_ratio_scales_the_noise():
+    rng = np.random.default_rng(1)
+    gadget = NoisePrewhitening({}, make_header())
+    # Noise sampled with twice the dwell time has half the variance the imaging readouts will see.
+    for _ in range(8):
+        gadget.process(make_acq(correlated(rng, 512) / np.sqrt(2), flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT],
+                                sample_time_us=10.0))
+    out = [a for _ in range(8) for a in gadget.process(make_acq(correlated(rng, 512), sample_time_us=5.0))]
+    samples = np.concatenate([a.data for a in out], axis=1)
+    assert abs(np.mean(np.abs(samples) ** 2) - 1.0) < 0.1
+
+
+def test_without_noise_readouts_data_pass_unchanged():
+    gadget = NoisePrewhitening({}, make_header())
+    acq = make_acq(np.ones((4, 8)))
+    assert list(gadget.process(acq)) == [acq]
+
+
+def test_channel_mismatch_is_a_gadget_error():
+    rng = np.random.default_rng(2)
+    gadget = NoisePrewhitening({}, make_header())
+    gadget.process(make_acq(correlated(rng, 64), flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT]))
+    gadget.process(make_acq(correlated(rng, 64)))
+    with pytest.raises(GadgetError, match="coil-count mismatch"):
+        list(gadget.process(make_acq(np.ones((2, 64)))))
