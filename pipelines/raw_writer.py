@@ -1,0 +1,350 @@
+"""Write a simulated cine as a standard ISMRMRD v1 raw file, plus the fully sampled truth.
+
+File layout
+- ``/dataset/xml``: the header (validated against the ISMRMRD XSD when lxml is installed).
+- ``/dataset/data``: the acquisitions, in acquisition order:
+  1. a noise scan: ``noise_readouts`` readouts flagged ACQ_IS_NOISE_MEASUREMENT, same dwell time as
+     the imaging readouts (so ``relativeReceiverNoiseBandwidth`` is 1.0 in the header);
+  2. the imaging readouts of a segmented, ECG-triggered cine: in heartbeat h, for each cardiac phase t,
+     a segment of up to ``views_per_segment`` lines (Cartesian, ascending line order across the
+     segments) or spokes (radial). Acquisition order is therefore not frame order.
+- ``/reference``: ``images`` complex64 (slices=1, frames, ny, nx), ``coil_maps`` complex64
+  (1, coils, ny, nx), ``heart_mask`` bool (1, frames, ny, nx), ``noise_covariance`` complex128
+  (coils, coils) (relative; times ``noise_std**2``), ``mask`` bool (1, frames, ny) for Cartesian;
+  attributes describe the simulation (seed, snr, noise_std, pattern, acceleration, ...).
+
+Readouts
+- ``idx.phase`` = frame (cardiac phase), ``idx.kspace_encode_step_1`` = line (Cartesian, DC line
+  ny//2 = ``encodingLimits.kspace_encoding_step_1.center``) or spoke number within the frame (radial).
+- ``number_of_samples`` = readout_oversampling * nx with ``center_sample`` = samples // 2.
+- Radial: ``trajectory_dimensions`` = 2, ``traj`` (samples, 2) float32 (kx, ky) in cycles per FOV of
+  the reconstructed image (reconSpace): the 2x oversampled spoke runs from -n/2 to n/2 - 0.5.
+- Flags: ACQ_IS_NOISE_MEASUREMENT; ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING on the embedded ACS lines
+  (they are in every frame's mask); ACQ_FIRST_IN_SLICE on the first imaging readout;
+  ACQ_LAST_IN_SLICE and ACQ_LAST_IN_MEASUREMENT on the last; ACQ_FIRST_IN_PHASE / ACQ_LAST_IN_PHASE
+  on the first / last readout acquired for each cardiac phase.
+- ``acquisition_time_stamp`` (since midnight) and ``physiology_time_stamp[0]`` (time since the R wave)
+  in ticks of 2.5 ms.
+
+The file is written under a temporary name and renamed at the end, so a failed run leaves nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import ismrmrd
+import ismrmrd.xsd as xsd
+import numpy as np
+
+from inr_core.sampling import GOLDEN_ANGLE_DEG
+from inr_core.simulate import SimulatedCine
+
+log = logging.getLogger(__name__)
+
+XSD_PATHS = ("/usr/share/ismrmrd/schema/ismrmrd.xsd",)
+TICK_MS = 2.5
+TRAJECTORY_UNITS = "cycles_per_recon_fov"
+
+
+@dataclass
+class Protocol:
+    """Acquisition parameters that only matter for the header and the timing of the readouts."""
+
+    fov_mm: float = 320.0  # reconstructed FOV along the larger image side
+    slice_thickness_mm: float = 8.0
+    tr_ms: float = 3.0  # bSSFP
+    te_ms: float = 1.5
+    flip_deg: float = 50.0
+    heart_rate_bpm: float = 60.0
+    bandwidth_hz_per_px: float = 930.0
+    field_strength_t: float = 1.5
+    noise_readouts: int = 32
+    start_time_s: float = 10 * 3600.0  # 10:00 in the morning
+
+
+@dataclass
+class Readout:
+    frame: int
+    index: int  # line (Cartesian) or spoke (radial)
+    heartbeat: int
+    time_ms: float  # since the start of imaging
+    trigger_ms: float  # since the R wave
+
+
+# ---- acquisition order and timing -----------------------------------------------------------------
+
+def views_per_segment(frames: int, protocol: Protocol) -> int:
+    """How many readouts fit in one cardiac phase's window of the RR interval."""
+    rr = 60000.0 / protocol.heart_rate_bpm
+    return max(1, int(rr / (frames * protocol.tr_ms)))
+
+
+def segmented_order(sampled: np.ndarray, protocol: Protocol) -> list[Readout]:
+    """Readouts of an ECG-triggered segmented cine for a (frames, n) bool table of lines/spokes to acquire.
+
+    Each frame's list is split into consecutive segments of ``views_per_segment`` readouts; heartbeat h
+    acquires segment h of every frame in turn, starting frame t at t * RR / frames after the R wave.
+    """
+    frames = sampled.shape[0]
+    vps = views_per_segment(frames, protocol)
+    rr = 60000.0 / protocol.heart_rate_bpm
+    per_frame = [np.flatnonzero(sampled[t]) for t in range(frames)]
+    beats = max(math.ceil(len(lines) / vps) for lines in per_frame)
+    order = []
+    for h in range(beats):
+        for t in range(frames):
+            for j, idx in enumerate(per_frame[t][h * vps:(h + 1) * vps]):
+                trigger = t * rr / frames + j * protocol.tr_ms
+                order.append(Readout(t, int(idx), h, h * rr + trigger, trigger))
+    return order
+
+
+# ---- header ---------------------------------------------------------------------------------------
+
+def _limit(maximum: int, center: int = 0) -> xsd.limitType:
+    return xsd.limitType(minimum=0, maximum=int(maximum), center=int(center))
+
+
+def _space(nx: int, ny: int, fov_x: float, fov_y: float, fov_z: float) -> xsd.encodingSpaceType:
+    return xsd.encodingSpaceType(
+        matrixSize=xsd.matrixSizeType(x=int(nx), y=int(ny), z=1),
+        fieldOfView_mm=xsd.fieldOfViewMm(x=float(fov_x), y=float(fov_y), z=float(fov_z)))
+
+
+def _user_parameters(longs: dict, doubles: dict, strings: dict) -> xsd.userParametersType:
+    # Plain Python types only: numpy scalars serialise as invalid XML (e.g. "np.float64(1.0)").
+    return xsd.userParametersType(
+        userParameterLong=[xsd.userParameterLongType(name=k, value=int(v)) for k, v in longs.items()],
+        userParameterDouble=[xsd.userParameterDoubleType(name=k, value=float(v)) for k, v in doubles.items()],
+        userParameterString=[xsd.userParameterStringType(name=k, value=str(v)) for k, v in strings.items()])
+
+
+def build_header(sim: SimulatedCine, protocol: Protocol, pattern: str | None, acceleration: float | None,
+                 spokes: int | None, beats: int) -> xsd.ismrmrdHeader:
+    ny, nx = sim.image_shape
+    ro = sim.readout_oversampling
+    frames, coils = sim.frames, sim.coils
+    fov_x = protocol.fov_mm * nx / max(nx, ny)
+    fov_y = protocol.fov_mm * ny / max(nx, ny)
+    radial = sim.trajectory == "radial"
+    lines, center = (int(spokes), 0) if radial else (ny, ny // 2)
+
+    encoding = xsd.encodingType(
+        encodedSpace=_space(ro * nx, ny, ro * fov_x, fov_y, protocol.slice_thickness_mm),
+        reconSpace=_space(nx, ny, fov_x, fov_y, protocol.slice_thickness_mm),
+        encodingLimits=xsd.encodingLimitsType(
+            kspace_encoding_step_0=_limit(ro * nx - 1, ro * nx // 2),
+            kspace_encoding_step_1=_limit(lines - 1, center),
+            kspace_encoding_step_2=_limit(0), average=_limit(0), slice=_limit(0), contrast=_limit(0),
+            phase=_limit(frames - 1), repetition=_limit(0), set=_limit(0), segment=_limit(0)),
+        trajectory=xsd.trajectoryType.RADIAL if radial else xsd.trajectoryType.CARTESIAN)
+    if radial:
+        encoding.trajectoryDescription = xsd.trajectoryDescriptionType(
+            identifier="golden_angle_radial",
+            userParameterLong=[xsd.userParameterLongType(name="spokes_per_frame", value=int(spokes))],
+            userParameterDouble=[xsd.userParameterDoubleType(name="golden_angle_deg", value=float(GOLDEN_ANGLE_DEG))],
+            comment="traj (kx, ky) in cycles per FOV of reconSpace; full spokes, golden angle continuous across frames")
+    else:
+        encoding.parallelImaging = xsd.parallelImagingType(
+            accelerationFactor=xsd.accelerationFactorType(kspace_encoding_step_1=max(1, int(round(acceleration))),
+                                                          kspace_encoding_step_2=1),
+            calibrationMode=xsd.calibrationModeType.EMBEDDED)
+
+    rr = 60000.0 / protocol.heart_rate_bpm
+    return xsd.ismrmrdHeader(
+        subjectInformation=xsd.subjectInformationType(patientName="Phantom^Cardiac", patientID="GADGETRON-INR-SIM"),
+        measurementInformation=xsd.measurementInformationType(
+            measurementID=f"SIM_{int(sim.seed)}", patientPosition=xsd.patientPositionType.HFS,
+            protocolName="gadgetron-inr simulated cine"),  # no sequenceName: older XSDs reject it
+        acquisitionSystemInformation=xsd.acquisitionSystemInformationType(
+            systemVendor="gadgetron-inr", systemModel="simulator",
+            systemFieldStrength_T=float(protocol.field_strength_t),
+            relativeReceiverNoiseBandwidth=1.0, receiverChannels=int(coils)),
+        experimentalConditions=xsd.experimentalConditionsType(
+            H1resonanceFrequency_Hz=int(round(42.577478e6 * protocol.field_strength_t))),
+        encoding=[encoding],
+        sequenceParameters=xsd.sequenceParametersType(
+            TR=[float(protocol.tr_ms)], TE=[float(protocol.te_ms)], flipAngle_deg=[float(protocol.flip_deg)],
+            sequence_type="TrueFISP"),
+        userParameters=_user_parameters(
+            longs={"seed": sim.seed, "frames": frames, "heartbeats": beats,
+                   "views_per_segment": views_per_segment(frames, protocol),
+                   "readout_oversampling": ro, **({"spokes_per_frame": spokes} if radial else {})},
+            doubles={"snr": sim.snr, "noise_std": sim.noise_std, "RR_interval_ms": rr,
+                     **({} if radial else {"acceleration": acceleration})},
+            strings={"simulator": "gadgetron-inr simulate", "trajectory_units": TRAJECTORY_UNITS,
+                     **({} if radial else {"sampling_pattern": pattern})}),
+    )
+
+
+def header_errors(xml: str | bytes) -> list[str] | None:
+    """XSD validation messages (empty when valid), or None when lxml or the schema is unavailable."""
+    try:
+        from lxml import etree
+    except ImportError:
+        return None
+    schema_path = next((p for p in XSD_PATHS if os.path.exists(p)), None)
+    if schema_path is None:
+        return None
+    schema = etree.XMLSchema(etree.parse(schema_path))
+    doc = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
+    return [] if schema.validate(doc) else [str(e) for e in schema.error_log]
+
+
+# ---- acquisitions ---------------------------------------------------------------------------------
+
+def _slice_orientation():
+    """An oblique short-axis-like orientation: orthonormal, right-handed (read x phase = slice)."""
+    slice_dir = np.array([0.55, -0.45, -0.70])
+    slice_dir /= np.linalg.norm(slice_dir)
+    read = np.array([0.80, 0.60, 0.0])
+    read -= read @ slice_dir * slice_dir
+    read /= np.linalg.norm(read)
+    phase = np.cross(slice_dir, read)
+    return [tuple(float(v) for v in d) for d in (read, phase, slice_dir)]
+
+
+_READ, _PHASE, _SLICE = _slice_orientation()
+_POSITION = (-12.5, 35.0, 20.0)  # slice centre in the patient coordinate system, mm
+
+
+def _acquisition(data: np.ndarray, dwell_us: float, counter: int, time_ms: float, trigger_ms: float,
+                 traj: np.ndarray | None = None) -> ismrmrd.Acquisition:
+    acq = ismrmrd.Acquisition.from_array(np.ascontiguousarray(data, dtype=np.complex64), traj)
+    acq.version = 1
+    acq.scan_counter = counter
+    acq.center_sample = data.shape[1] // 2
+    acq.sample_time_us = float(dwell_us)
+    acq.acquisition_time_stamp = int(time_ms / TICK_MS)
+    acq.physiology_time_stamp[0] = int(trigger_ms / TICK_MS)
+    acq.position[:] = _POSITION
+    acq.read_dir[:] = _READ
+    acq.phase_dir[:] = _PHASE
+    acq.slice_dir[:] = _SLICE
+    acq.patient_table_position[:] = (0.0, 0.0, 0.0)
+    for c in range(data.shape[0]):
+        acq.setChannelActive(c)
+    return acq
+
+
+def _noise_acquisitions(sim: SimulatedCine, protocol: Protocol, samples: int, dwell_us: float, t0_ms: float):
+    noise = sim.noise.numpy()
+    count = noise.shape[1] // samples
+    for i in range(count):
+        acq = _acquisition(noise[:, i * samples:(i + 1) * samples], dwell_us, i + 1,
+                           t0_ms + i * protocol.tr_ms, 0.0)
+        acq.set_flag(ismrmrd.ACQ_IS_NOISE_MEASUREMENT)
+        yield acq
+
+
+def _imaging_acquisitions(sim, order, acs, dwell_us, first_counter, t0_ms):
+    kspace = sim.kspace.numpy()
+    traj = None if sim.trajectory_k is None else sim.trajectory_k.numpy()
+    first_of = {}
+    last_of = {}
+    for i, r in enumerate(order):
+        first_of.setdefault(r.frame, i)
+        last_of[r.frame] = i
+    for i, r in enumerate(order):
+        acq = _acquisition(kspace[r.frame, :, r.index, :], dwell_us, first_counter + i, t0_ms + r.time_ms,
+                           r.trigger_ms, None if traj is None else traj[r.frame, r.index])
+        acq.idx.kspace_encode_step_1 = r.index
+        acq.idx.phase = r.frame
+        if r.index in acs:
+            acq.set_flag(ismrmrd.ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING)
+        if i == 0:
+            acq.set_flag(ismrmrd.ACQ_FIRST_IN_SLICE)
+        if i == len(order) - 1:
+            acq.set_flag(ismrmrd.ACQ_LAST_IN_SLICE)
+            acq.set_flag(ismrmrd.ACQ_LAST_IN_MEASUREMENT)
+        if first_of[r.frame] == i:
+            acq.set_flag(ismrmrd.ACQ_FIRST_IN_PHASE)
+        if last_of[r.frame] == i:
+            acq.set_flag(ismrmrd.ACQ_LAST_IN_PHASE)
+        yield acq
+
+
+# ---- the file -------------------------------------------------------------------------------------
+
+def _write_reference(path: Path, sim: SimulatedCine, mask, attrs: dict) -> None:
+    with h5py.File(path, "a") as f:
+        ref = f.create_group("reference")
+        opts = {"compression": "gzip", "compression_opts": 4}
+        ref.create_dataset("images", data=sim.images.numpy()[None].astype(np.complex64), **opts)
+        ref.create_dataset("coil_maps", data=sim.coil_maps.numpy()[None].astype(np.complex64), **opts)
+        ref.create_dataset("heart_mask", data=sim.heart_mask[None], **opts)
+        ref.create_dataset("noise_covariance", data=sim.noise_covariance)
+        if mask is not None:
+            ref.create_dataset("mask", data=np.asarray(mask, dtype=bool)[None])
+        for key, value in attrs.items():
+            ref.attrs[key] = value
+
+
+def write_raw(path, sim: SimulatedCine, mask: np.ndarray | None = None, pattern: str | None = None,
+              acceleration: float | None = None, acs_lines=(), protocol: Protocol | None = None) -> Path:
+    """Write ``sim`` as an ISMRMRD raw file at ``path``.
+
+    Cartesian: ``mask`` (frames, ny) bool picks the lines to write, ``acs_lines`` the embedded ACS line
+    indices (flagged calibration-and-imaging). Radial: every simulated spoke is written.
+    """
+    protocol = protocol or Protocol()
+    path = Path(path)
+    radial = sim.trajectory == "radial"
+    if radial:
+        sampled = np.ones(sim.kspace.shape[0:1] + sim.kspace.shape[2:3], dtype=bool)  # (T, spokes)
+        spokes = sampled.shape[1]
+    else:
+        if mask is None:
+            raise ValueError("Cartesian data needs a sampling mask")
+        sampled, spokes = np.asarray(mask, dtype=bool), None
+    order = segmented_order(sampled, protocol)
+    beats = max(r.heartbeat for r in order) + 1
+    header = build_header(sim, protocol, pattern, acceleration, spokes, beats)
+    xml = xsd.ToXML(header, "utf-8")
+    errors = header_errors(xml)
+    if errors:
+        raise ValueError("generated ISMRMRD header does not validate: " + "; ".join(errors[:3]))
+
+    samples = sim.kspace.shape[-1]
+    nx = sim.image_shape[1]
+    dwell_us = 1e6 / (protocol.bandwidth_hz_per_px * nx * sim.readout_oversampling)
+    t0_ms = protocol.start_time_s * 1000.0
+    noise_t0 = t0_ms - (protocol.noise_readouts + 10) * protocol.tr_ms  # the noise scan just before imaging
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        dset = ismrmrd.Dataset(str(tmp), "dataset", create_if_needed=True)
+        dset.write_xml_header(xml)
+        count = 0
+        for acq in _noise_acquisitions(sim, protocol, samples, dwell_us, noise_t0):
+            dset.append_acquisition(acq)
+            count += 1
+        for acq in _imaging_acquisitions(sim, order, set(int(a) for a in acs_lines), dwell_us, count + 1, t0_ms):
+            dset.append_acquisition(acq)
+        dset.close()
+        ny, nx = sim.image_shape
+        attrs = {
+            "seed": int(sim.seed), "snr": float(sim.snr), "noise_std": float(sim.noise_std),
+            "matrix": np.array([ny, nx], dtype=np.int64), "frames": int(sim.frames), "coils": int(sim.coils),
+            "trajectory": sim.trajectory, "readout_oversampling": int(sim.readout_oversampling),
+            "heartbeats": int(beats), "snr_definition": "mean |truth| over heart_mask / noise_std (complex std "
+            "per k-space sample and per image pixel, orthonormal FFT)",
+        }
+        if radial:
+            attrs.update(spokes=int(spokes), trajectory_units=TRAJECTORY_UNITS, golden_angle_deg=GOLDEN_ANGLE_DEG)
+        else:
+            attrs.update(pattern=str(pattern), acceleration=float(acceleration),
+                         acs_lines=np.asarray(sorted(acs_lines), dtype=np.int64))
+        _write_reference(tmp, sim, None if radial else sampled, attrs)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    log.info("wrote %s: %d noise + %d imaging readouts over %d heartbeats", path, count, len(order), beats)
+    return path
