@@ -7,10 +7,12 @@ method solves the same least-squares problem ``min ||A x - y||^2 (+ regulariser)
 - Radial: ``A = sqrt(w) N S`` and ``y = sqrt(w) * kspace`` with the ramp density ``w``: the
   density-weighted least squares of Pruessmann's CG-SENSE, Otazo's L+S and Feng's GRASP. It makes
   ``A^H y`` the density-compensated gridding image (right intensity scale) and ``A^H A`` close to
-  the identity, so step sizes of 1 and few CG iterations suffice.
+  the identity, so step sizes near 1 and few CG iterations suffice.
 
-With orthonormal transforms and ESPIRiT maps (``sum |s|^2 = 1``), ``||A^H A|| <= ~1`` and ``A^H y``
+With orthonormal transforms and ESPIRiT maps (``sum |s|^2 = 1``), ``||A^H A|| ~ 1`` and ``A^H y``
 lives on the intensity scale of the true image; relative regularisation weights rely on that.
+``A.gram`` is ``S^H (F^H M F) S`` / ``S^H (N^H w N) S`` using each factor's cheap gram (Toeplitz
+for the NUFFT).
 """
 
 from __future__ import annotations
@@ -21,24 +23,30 @@ from inr_core.data import CartesianCine, RadialCine
 from inr_core.operators import CartesianSampling, CoilSensitivity, LinearOperator, RadialNUFFT, radial_density
 
 
-class Weight(LinearOperator):
-    """Elementwise multiplication by a real weight (self-adjoint)."""
+class SenseEncoding(LinearOperator):
+    """``A = K S``: coil expansion followed by a k-space operator ``K``; gram ``S^H K^H K S``."""
 
-    def __init__(self, w: torch.Tensor):
-        self.w = w
+    def __init__(self, kspace_op: LinearOperator, sense: CoilSensitivity):
+        self.kspace_op, self.sense = kspace_op, sense
 
     def forward(self, x):
-        return x * self.w
+        return self.kspace_op(self.sense(x))
 
     def adjoint(self, y):
-        return y * self.w
+        return self.sense.H(self.kspace_op.H(y))
+
+    @property
+    def gram(self):
+        return self.sense.H @ self.kspace_op.gram @ self.sense
 
 
-def encoding(data: CartesianCine | RadialCine, maps: torch.Tensor) -> tuple[LinearOperator, torch.Tensor]:
+def encoding(data: CartesianCine | RadialCine, maps: torch.Tensor, toeplitz: bool = True):
+    """``(A, y)`` for the data's trajectory (see the module docstring)."""
     sense = CoilSensitivity(maps.to(data.kspace.device, torch.complex64))
     kspace = data.kspace.to(torch.complex64)
     if isinstance(data, CartesianCine):
-        return CartesianSampling(data.mask.to(kspace.device)) @ sense, kspace
-    sqrt_w = radial_density(data.trajectory_k, data.image_shape).sqrt()[:, None].to(kspace.device)
-    nufft = RadialNUFFT(data.trajectory_k.to(kspace.device), data.image_shape)
-    return Weight(sqrt_w) @ nufft @ sense, kspace * sqrt_w
+        return SenseEncoding(CartesianSampling(data.mask.to(kspace.device)), sense), kspace
+    traj = data.trajectory_k.to(kspace.device)
+    w = radial_density(traj, data.image_shape)
+    nufft = RadialNUFFT(traj, data.image_shape, weights=w, toeplitz=toeplitz)
+    return SenseEncoding(nufft, sense), kspace * w.sqrt()[:, None]

@@ -74,6 +74,18 @@ def test_cheap_grams_match_definition():
     assert isinstance(FFT2().gram, Identity)
 
 
+@pytest.mark.parametrize("shape", [(16, 16), (20, 12)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_toeplitz_gram_matches_nufft_pair(shape, weighted):
+    traj = radial_trajectory(T, 5, shape[0])
+    weights = radial_density(traj) if weighted else None
+    op = RadialNUFFT(traj, shape, weights=weights)
+    x = _randn(T, C, *shape)
+    ref = op.H(op(x))
+    assert float((op.gram(x) - ref).norm() / ref.norm()) < 1e-4
+    assert adjointness_error(op, x, _randn(T, C, 5, 2 * shape[0], seed=4)) < 1e-4
+
+
 def test_nufft_matches_fft_on_grid():
     ky, kx = torch.meshgrid(torch.arange(N) - N // 2, torch.arange(N) - N // 2, indexing="ij")
     traj = torch.stack([kx, ky], dim=-1).reshape(1, N, N, 2).float().repeat(T, 1, 1, 1)
