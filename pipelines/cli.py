@@ -16,6 +16,7 @@ COMMANDS = {
     "replay": ("pipelines.replay", "replay an ISMRMRD raw file through a reconstruction chain"),
     "evaluate": ("pipelines.evaluate", "score reconstructed images against a reference"),
     "methods": ("pipelines.methods_command", "list reconstruction methods and their options"),
+    "bench": ("pipelines.bench", "measure quality, speed and memory of the methods"),
 }
 
 
