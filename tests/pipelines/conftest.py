@@ -1,48 +1,14 @@
-"""Fixtures for pipeline tests: small raw files written here, and the Shepp-Logan file from
-Debian's ismrmrd-tools (an independent producer). The in-memory helpers (headers, acquisitions,
-the test-only method) are shared with tests/gadgets/conftest.py, loaded from there."""
+"""Fixtures for pipeline tests; helpers live in ``pipeline_helpers`` (see tests/gadgets/conftest.py
+for why not in a conftest)."""
 
-from __future__ import annotations
-
-import importlib.util
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-import h5py
-import ismrmrd
-import numpy as np
 import pytest
 
-_spec = importlib.util.spec_from_file_location("gadget_helpers", Path(__file__).parents[1] / "gadgets" / "conftest.py")
-helpers = importlib.util.module_from_spec(_spec)
-sys.modules["gadget_helpers"] = helpers  # dataclasses defined in it look their module up
-_spec.loader.exec_module(helpers)  # also makes the test-only method available
+sys.path.insert(0, str(Path(__file__).parent))
 
-TEST_METHOD = helpers.TEST_METHOD
-make_header, make_acq = helpers.make_header, helpers.make_acq
-
-
-def write_raw(path, header, acqs, reference=None) -> Path:
-    """An ISMRMRD raw file; ``reference`` (slices, frames, ny, nx) goes to /reference/images."""
-    path = Path(path)
-    with ismrmrd.Dataset(str(path), "dataset", mode="w") as dataset:
-        dataset.write_xml_header(ismrmrd.xsd.ToXML(header).encode())
-        for acq in acqs:
-            dataset.append_acquisition(acq)
-    if reference is not None:
-        with h5py.File(path, "a") as f:
-            f.create_dataset("reference/images", data=np.asarray(reference, np.complex64))
-    return path
-
-
-def disc_raw(path, frames=4, coils=4, n=32, reference=True, **header_kw) -> Path:
-    """A fully sampled Cartesian disc cine (phases as frames) with its truth as the reference."""
-    truth = helpers.disc_cine(frames, n, n)
-    acqs = helpers.cartesian_cine(truth, helpers.smooth_maps(coils, n, n), np.ones((frames, n), bool))
-    header = make_header(nx=n, ny=n, channels=coils, phases=frames, **header_kw)
-    return write_raw(path, header, acqs, truth[None] if reference else None)
+from pipeline_helpers import disc_raw, generate_shepp_logan  # noqa: E402
 
 
 @pytest.fixture
@@ -52,12 +18,7 @@ def small_raw(tmp_path):
 
 @pytest.fixture(scope="session")
 def shepp_logan(tmp_path_factory):
-    """``ismrmrd_generate_cartesian_shepp_logan -c 8 -r 10 -a 2`` at a 64 matrix (fast): 20 interleaved
-    repetitions of half the lines each, 2x readout oversampling, no phase counter."""
-    tool = shutil.which("ismrmrd_generate_cartesian_shepp_logan")
-    if tool is None:
+    path = generate_shepp_logan(tmp_path_factory.mktemp("shepp") / "shepp_logan.h5")
+    if path is None:
         pytest.skip("ismrmrd_generate_cartesian_shepp_logan (Debian ismrmrd-tools) is not installed")
-    path = tmp_path_factory.mktemp("shepp") / "shepp_logan.h5"
-    subprocess.run([tool, "-c", "8", "-r", "10", "-a", "2", "-m", "64", "-o", str(path)], check=True,
-                   capture_output=True, timeout=120)
     return path

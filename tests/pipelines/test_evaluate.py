@@ -4,7 +4,7 @@ import json
 
 import h5py
 import pytest
-from conftest import TEST_METHOD, disc_raw
+from pipeline_helpers import TEST_METHOD, disc_raw
 
 from pipelines.cli import main
 

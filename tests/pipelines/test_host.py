@@ -3,7 +3,7 @@
 import ismrmrd
 import numpy as np
 import pytest
-from conftest import TEST_METHOD, helpers, make_header
+from pipeline_helpers import TEST_METHOD, helpers, make_header
 
 from pipelines.errors import UserError
 from pipelines.host import CONFIG_DIR, Pipeline, parse_config, parse_overrides, resolve_config

@@ -7,7 +7,7 @@ import h5py
 import ismrmrd
 import numpy as np
 import pytest
-from conftest import TEST_METHOD, disc_raw, helpers, make_acq, make_header, write_raw
+from pipeline_helpers import TEST_METHOD, disc_raw, helpers, make_acq, make_header, write_raw
 
 from pipelines.cli import main
 from pipelines.ismrmrd_io import read_images

@@ -3,7 +3,7 @@
 import ismrmrd
 import numpy as np
 import pytest
-from conftest import make_acq, make_header
+from gadget_helpers import make_acq, make_header
 
 from gadgets.base import GadgetError
 from gadgets.noise import NoisePrewhitening

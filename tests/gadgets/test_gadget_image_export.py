@@ -4,7 +4,7 @@ import ismrmrd
 import numpy as np
 import pytest
 import torch
-from conftest import disc_cine, make_acq, make_header
+from gadget_helpers import disc_cine, make_acq, make_header
 
 from gadgets.image_export import ImageExport
 from gadgets.items import CineSlice

@@ -3,7 +3,7 @@
 import ismrmrd
 import numpy as np
 import pytest
-from conftest import TEST_METHOD, cartesian_cine, disc_cine, make_header, smooth_maps
+from gadget_helpers import TEST_METHOD, cartesian_cine, disc_cine, make_header, smooth_maps
 
 from gadgets.base import GadgetError
 from gadgets.cine_reconstruction import CineReconstruction

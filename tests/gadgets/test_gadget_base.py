@@ -7,7 +7,7 @@ import threading
 import ismrmrd
 import numpy as np
 import pytest
-from conftest import make_acq, make_header
+from gadget_helpers import make_acq, make_header
 from gadgetron.external import Connection
 
 from gadgets.base import Chain, Gadget, GadgetError, error_frame, properties_from_config

@@ -1,7 +1,7 @@
 """RemoveReadoutOversampling: Cartesian and radial readouts, header fields, trajectory."""
 
 import numpy as np
-from conftest import make_acq, make_header
+from gadget_helpers import make_acq, make_header
 
 from gadgets.oversampling import RemoveReadoutOversampling
 
