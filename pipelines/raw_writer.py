@@ -272,6 +272,18 @@ def _imaging_acquisitions(sim, order, acs, dwell_us, first_counter, t0_ms):
 
 # ---- the file -------------------------------------------------------------------------------------
 
+def _write_acquisitions(path: Path, acqs: list) -> None:
+    """All readouts in one HDF5 write, in the layout of ``ismrmrd.Dataset.append_acquisition``
+    (which resizes the dataset once per readout and is ~100x slower)."""
+    rows = np.empty(len(acqs), dtype=ismrmrd.hdf5.acquisition_dtype)
+    for i, acq in enumerate(acqs):
+        rows[i]["head"] = np.frombuffer(acq.getHead(), dtype=ismrmrd.hdf5.acquisition_header_dtype)[0]
+        rows[i]["data"] = acq.data.view(np.float32).reshape(-1)
+        rows[i]["traj"] = acq.traj.view(np.float32).reshape(-1)
+    with h5py.File(path, "a") as f:
+        f["dataset"].create_dataset("data", data=rows, maxshape=(None,), chunks=True)
+
+
 def _write_reference(path: Path, sim: SimulatedCine, mask, attrs: dict) -> None:
     with h5py.File(path, "a") as f:
         ref = f.create_group("reference")
@@ -321,13 +333,11 @@ def write_raw(path, sim: SimulatedCine, mask: np.ndarray | None = None, pattern:
     try:
         dset = ismrmrd.Dataset(str(tmp), "dataset", create_if_needed=True)
         dset.write_xml_header(xml)
-        count = 0
-        for acq in _noise_acquisitions(sim, protocol, samples, dwell_us, noise_t0):
-            dset.append_acquisition(acq)
-            count += 1
-        for acq in _imaging_acquisitions(sim, order, set(int(a) for a in acs_lines), dwell_us, count + 1, t0_ms):
-            dset.append_acquisition(acq)
         dset.close()
+        acqs = list(_noise_acquisitions(sim, protocol, samples, dwell_us, noise_t0))
+        count = len(acqs)
+        acqs += _imaging_acquisitions(sim, order, set(int(a) for a in acs_lines), dwell_us, count + 1, t0_ms)
+        _write_acquisitions(tmp, acqs)
         ny, nx = sim.image_shape
         attrs = {
             "seed": int(sim.seed), "snr": float(sim.snr), "noise_std": float(sim.noise_std),
