@@ -141,22 +141,35 @@ class _Canvas:
         self.labels[name] = self.labels.get(name, 0) + mask
 
 
+def _paint_lung_vessels(canvas, x, y, px, lungs):
+    """Small bright dots (pulmonary vessels) inside the lungs; fixed positions, so anatomy is seed-free."""
+    rng = np.random.default_rng(12345)
+    for _ in range(40):
+        center = (rng.uniform(-0.75, 0.75), rng.uniform(-0.45, 0.45))
+        dot = _disk(x, y, center, rng.uniform(0.008, 0.02), px) * lungs
+        canvas.paint("lung_vessel", dot, rng.uniform(0.25, 0.6))
+
+
 def _paint_torso(canvas, x, y, px, tex):
     """Static anatomy around the heart."""
     body_c, body_ax = (0.0, 0.05), (0.88, 0.66)
     textured = lambda val, amp: val * (1 + amp * tex)  # noqa: E731
     canvas.paint("fat", _ellipse(x, y, body_c, body_ax, px), textured(FAT, 0.06))
-    canvas.paint("muscle", _ellipse(x, y, body_c, (0.83, 0.61), px), textured(MUSCLE, 0.12))
-    canvas.paint("fat", _ellipse(x, y, body_c, (0.78, 0.56), px), textured(FAT * 0.9, 0.08))
-    canvas.paint("muscle", _ellipse(x, y, body_c, (0.76, 0.54), px), textured(MUSCLE, 0.12))
-    canvas.paint("lung", _ellipse(x, y, (0.47, 0.03), (0.27, 0.42), px, angle=-0.25), textured(LUNG, 0.6))
-    canvas.paint("lung", _ellipse(x, y, (-0.46, 0.0), (0.28, 0.44), px, angle=0.2), textured(LUNG, 0.6))
-    canvas.paint("liver", _ellipse(x, y, (-0.42, 0.40), (0.34, 0.22), px, angle=0.3), textured(LIVER, 0.08))
-    canvas.paint("bone", _ellipse(x, y, (0.0, 0.52), (0.10, 0.085), px), textured(BONE, 0.15))
-    canvas.paint("bone", _ellipse(x, y, (0.0, -0.50), (0.09, 0.035), px), textured(BONE, 0.15))
-    canvas.paint("blood", _disk(x, y, (0.14, 0.40), 0.055, px), textured(BLOOD, 0.03))
-    canvas.paint("mediastinum", _ellipse(x, y, (0.02, -0.04), (0.40, 0.39), px, angle=0.3),
-                 textured(MEDIASTINUM, 0.15))
+    canvas.paint("muscle", _ellipse(x, y, (0.0, 0.04), (0.83, 0.60), px), textured(MUSCLE, 0.12))
+    canvas.paint("fat", _ellipse(x, y, (0.0, 0.07), (0.78, 0.53), px), textured(FAT * 0.9, 0.08))
+    canvas.paint("muscle", _ellipse(x, y, (0.0, 0.07), (0.76, 0.51), px), textured(MUSCLE, 0.12))
+    lungs = np.maximum(_ellipse(x, y, (0.45, 0.02), (0.28, 0.42), px, angle=-0.25),
+                       _ellipse(x, y, (-0.44, 0.0), (0.29, 0.44), px, angle=0.2))
+    canvas.paint("lung", lungs, textured(LUNG, 0.6))
+    _paint_lung_vessels(canvas, x, y, px, lungs)
+    canvas.paint("liver", _ellipse(x, y, (-0.45, 0.38), (0.32, 0.20), px, angle=0.3), textured(LIVER, 0.08))
+    # Posterior mediastinum, vertebra (cortex, fatty marrow), spinal canal (CSF), descending aorta.
+    canvas.paint("mediastinum", _ellipse(x, y, (0.02, 0.30), (0.17, 0.16), px), textured(MEDIASTINUM, 0.15))
+    canvas.paint("bone", _ellipse(x, y, (0.0, 0.43), (0.095, 0.08), px), BONE * 0.4)
+    canvas.paint("bone", _ellipse(x, y, (0.0, 0.43), (0.075, 0.06), px), textured(0.6, 0.15))
+    canvas.paint("csf", _disk(x, y, (0.0, 0.545), 0.03, px), 0.9)
+    canvas.paint("blood", _disk(x, y, (0.12, 0.31), 0.05, px), textured(BLOOD, 0.03))
+    canvas.paint("bone", _ellipse(x, y, (0.0, -0.47), (0.09, 0.03), px), textured(BONE, 0.15))  # sternum
 
 
 def _paint_heart(canvas, x, y, px, c, tex, wall_rng_seed):
@@ -169,7 +182,15 @@ def _paint_heart(canvas, x, y, px, c, tex, wall_rng_seed):
     rv_ax = (_RV_AXES[0] * rv_scale, _RV_AXES[1] * rv_scale)
     blood = lambda amp: BLOOD * (1 + amp * tex)  # noqa: E731
 
-    canvas.paint("fat", _ellipse(x, y, (lx - 0.09, ly - 0.01), (0.34, 0.34), px, angle=0.15), FAT * (1 + 0.1 * tex))
+    # Epicardial fat: a rim of uneven thickness around both ventricles, in front of the mediastinal tissue.
+    rim = 0.025 + 0.012 * tex
+    heart_out = np.maximum(_soft(_LV_EPI_ED + 0.02 - np.sqrt((x - lx) ** 2 + (y - ly) ** 2), px),
+                           _ellipse(x, y, rv_c, (rv_ax[0] + 0.05, rv_ax[1] + 0.05), px))
+    canvas.paint("mediastinum", _ellipse(x, y, (lx - 0.07, ly - 0.03), (0.36, 0.36), px) * heart_out,
+                 MEDIASTINUM * (1 + 0.15 * tex))
+    canvas.paint("fat", np.maximum(_soft(epi + rim - np.sqrt((x - lx) ** 2 + (y - ly) ** 2), px),
+                                   _ellipse(x, y, rv_c, (rv_ax[0] + 0.03 + rim, rv_ax[1] + 0.03 + rim), px)),
+                 FAT * (1 + 0.1 * tex))
     canvas.paint("rv_myo", _ellipse(x, y, rv_c, (rv_ax[0] + 0.03, rv_ax[1] + 0.03), px), MYO * (1 + 0.1 * tex))
     canvas.paint("rv_blood", _ellipse(x, y, rv_c, rv_ax, px), blood(0.04))
 
