@@ -3,8 +3,9 @@
 File layout
 - ``/dataset/xml``: the header (validated against the ISMRMRD XSD when lxml is installed).
 - ``/dataset/data``: the acquisitions, in acquisition order:
-  1. a noise scan: ``noise_readouts`` readouts flagged ACQ_IS_NOISE_MEASUREMENT, same dwell time as
-     the imaging readouts (so ``relativeReceiverNoiseBandwidth`` is 1.0 in the header);
+  1. a noise scan: the simulation's noise samples cut into readouts of the imaging length (32 by
+     default), flagged ACQ_IS_NOISE_MEASUREMENT, with the dwell time of the imaging readouts (so
+     ``relativeReceiverNoiseBandwidth`` is 1.0 in the header);
   2. the imaging readouts of a segmented, ECG-triggered cine: in heartbeat h, for each cardiac phase t,
      a segment of up to ``views_per_segment`` lines (Cartesian, ascending line order across the
      segments) or spokes (radial). Acquisition order is therefore not frame order.
@@ -64,7 +65,6 @@ class Protocol:
     heart_rate_bpm: float = 60.0
     bandwidth_hz_per_px: float = 930.0
     field_strength_t: float = 1.5
-    noise_readouts: int = 32
     start_time_s: float = 10 * 3600.0  # 10:00 in the morning
 
 
@@ -327,7 +327,7 @@ def write_raw(path, sim: SimulatedCine, mask: np.ndarray | None = None, pattern:
     nx = sim.image_shape[1]
     dwell_us = 1e6 / (protocol.bandwidth_hz_per_px * nx * sim.readout_oversampling)
     t0_ms = protocol.start_time_s * 1000.0
-    noise_t0 = t0_ms - (protocol.noise_readouts + 10) * protocol.tr_ms  # the noise scan just before imaging
+    noise_t0 = t0_ms - (sim.noise.shape[1] // samples + 10) * protocol.tr_ms  # the noise scan just before imaging
 
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
