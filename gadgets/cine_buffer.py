@@ -22,6 +22,10 @@ Accepted trajectory scales, detected from the largest |k|:
 Anything larger is refused (it would be a different FOV convention). Frames must have the same
 number of spokes; if they differ, every frame is cut to the smallest count (logged).
 
+Noise readouts forwarded by NoisePrewhitening (marked ``gadgets.noise.WHITENED_MARK``) are not data;
+they give the whitener the data went through, attached as ``notes["whitener"]`` so CoilMaps can
+put the maps on the object's scale.
+
 A slice is emitted on ACQ_LAST_IN_SLICE (when frames are repetitions: only on the last repetition
 the header announces), on ACQ_LAST_IN_MEASUREMENT, and at the end of the stream, so a partially
 filled slice is never lost.
@@ -37,6 +41,7 @@ import torch
 
 from gadgets.base import Gadget, GadgetError
 from gadgets.items import CineSlice
+from gadgets.noise import WHITENED_MARK, whitener
 from inr_core.data import CartesianCine, RadialCine
 
 log = logging.getLogger(__name__)
@@ -123,6 +128,9 @@ class CineBuffer(Gadget):
         self.recon_shape = (int(enc.reconSpace.matrixSize.y), int(enc.reconSpace.matrixSize.x))
         self.slices: dict[int, _SliceBuffer] = {}
         self.skipped: dict[str, int] = {}
+        self.whitened_by: list[np.ndarray] = []  # marked noise readouts (see gadgets.noise)
+        self.noise_dwell = self.imaging_dwell = None
+        self.whitener_cache = None
         if self.frame_dim == "repetition":
             log.info("one cardiac phase and several repetitions in the header: repetitions are the frames")
 
@@ -130,11 +138,16 @@ class CineBuffer(Gadget):
     def process(self, item):
         if not isinstance(item, ismrmrd.Acquisition):
             return (item,)
+        if item.is_flag_set(ismrmrd.ACQ_IS_NOISE_MEASUREMENT) and item.is_flag_set(WHITENED_MARK):
+            self.whitened_by.append(np.asarray(item.data, np.complex64))
+            self.noise_dwell = float(item.sample_time_us)
+            return ()
         for flag, why in SKIPPED.items():
             if item.is_flag_set(flag):
                 self.skipped[why] = self.skipped.get(why, 0) + 1
                 return ()
         slice_index = int(item.idx.slice)
+        self.imaging_dwell = self.imaging_dwell or float(item.sample_time_us)
         buffer = self.slices.setdefault(slice_index, _SliceBuffer())
         self._check_shape(buffer, item)
         data = self._readout(item)
@@ -226,8 +239,13 @@ class CineBuffer(Gadget):
         data = (self._cartesian(buffer, frames) if self.trajectory == "cartesian"
                 else self._radial(buffer, frames, slice_index))
         log.info("slice %d: %d frames, %d coils, %s", slice_index, len(frames), data.coils, self.trajectory)
+        notes = {}
+        if self.whitened_by:
+            if self.whitener_cache is None:
+                self.whitener_cache = whitener(self.whitened_by, self.noise_dwell, self.imaging_dwell)
+            notes["whitener"] = self.whitener_cache
         return CineSlice(data=data, slice=slice_index, frame_headers=[buffer.reference[f][1] for f in frames],
-                         header=self.header, frame_dimension=self.frame_dim)
+                         header=self.header, frame_dimension=self.frame_dim, notes=notes)
 
     def _cartesian(self, buffer: _SliceBuffer, frames: list[int]) -> CartesianCine:
         nx = next(iter(buffer.data.sums.values())).shape[1]

@@ -4,6 +4,11 @@
 slice has them, otherwise the time-averaged centre of the data; for radial the gridded centre of
 all spokes pooled). Properties: ``calibration_width`` (calibration lines used, default 24) and any
 ``espirit_*`` property, passed on without the prefix (e.g. ``espirit_threshold``).
+
+After prewhitening with W (``notes["whitener"]``, see ``gadgets.noise``) the data's sensitivities
+are ``W s`` while ESPIRiT returns ``W s / |W s|``; the maps are rescaled per pixel by
+``1 / |W^-1 m|`` (= ``|W s|`` since ``|s| = 1``), so the images keep the object's scale instead
+of being multiplied by the spatially varying ``|W s|``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 
+import numpy as np
 import torch
 
 from gadgets.base import Gadget
@@ -41,6 +47,14 @@ def _fallback_maps(data, width: int) -> torch.Tensor:
     return (low / rss).to(torch.complex64)
 
 
+def unwhiten_scale(maps: torch.Tensor, w: np.ndarray) -> torch.Tensor:
+    """Unit-norm maps of whitened data ``(C, ny, nx)`` -> ``W s`` (see the module docstring)."""
+    w_inv = torch.from_numpy(np.linalg.inv(w).astype(np.complex64)).to(maps.device)
+    norm = torch.einsum("ij,jyx->iyx", w_inv, maps).abs().pow(2).sum(0).sqrt()
+    scale = torch.where(norm > 0, 1.0 / norm.clamp(min=1e-30), torch.zeros_like(norm))
+    return (maps * scale[None]).to(torch.complex64)
+
+
 class CoilMaps(Gadget):
     def configure(self) -> None:
         self.width = int(self.prop("calibration_width", "24"))
@@ -49,7 +63,10 @@ class CoilMaps(Gadget):
     def process(self, item):
         if not isinstance(item, CineSlice):
             return (item,)
-        item.coil_maps = self.estimate(item.data)
+        maps = self.estimate(item.data)
+        if item.notes.get("whitener") is not None:
+            maps = unwhiten_scale(maps, item.notes["whitener"])
+        item.coil_maps = maps
         return (item,)
 
     def estimate(self, data) -> torch.Tensor:

@@ -47,7 +47,8 @@ def ensure_methods() -> None:
         def reconstruct(data, maps, config, progress):
             """Zero-filled SENSE combination (test stand-in)."""
             progress(0, 1, "adjoint")
-            images = (ifft2c(data.kspace) * maps.conj()[None]).sum(1)
+            # SENSE combination: maps need not have unit norm (prewhitened data, see gadgets.coil_maps).
+            images = (ifft2c(data.kspace) * maps.conj()[None]).sum(1) / maps.abs().pow(2).sum(0).clamp(min=1e-12)
             progress(1, 1, "done")
             return images * config.scale
 

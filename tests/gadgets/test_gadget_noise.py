@@ -6,7 +6,7 @@ import pytest
 from gadget_helpers import make_acq, make_header
 
 from gadgets.base import GadgetError
-from gadgets.noise import NoisePrewhitening
+from gadgets.noise import WHITENED_MARK, NoisePrewhitening
 
 
 def correlated(rng, n, channels=4):
@@ -15,12 +15,19 @@ def correlated(rng, n, channels=4):
     return (mix @ white).astype(np.complex64)
 
 
-def test_noise_is_consumed_and_data_whitened():
+def is_noise(acq):
+    return acq.is_flag_set(ismrmrd.ACQ_IS_NOISE_MEASUREMENT)
+
+
+def test_noise_is_consumed_and_data_whitened_to_unit_variance():
     rng = np.random.default_rng(0)
-    gadget = NoisePrewhitening({}, make_header())
+    gadget = NoisePrewhitening({"preserve_scale": "false"}, make_header())
     noise = [make_acq(correlated(rng, 256), flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT]) for _ in range(8)]
     assert all(list(gadget.process(a)) == [] for a in noise)
     out = [a for _ in range(16) for a in gadget.process(make_acq(correlated(rng, 256), line=3))]
+    forwarded, out = [a for a in out if is_noise(a)], [a for a in out if not is_noise(a)]
+    # The noise readouts come back once, marked, for the cine chain; never as data.
+    assert len(forwarded) == 8 and all(a.is_flag_set(WHITENED_MARK) for a in forwarded)
     assert len(out) == 16 and out[0].idx.kspace_encode_step_1 == 3
     samples = np.concatenate([a.data for a in out], axis=1)
     cov = samples @ samples.conj().T / samples.shape[1]
@@ -29,7 +36,7 @@ def test_noise_is_consumed_and_data_whitened():
 
 def test_bandwidth_ratio_scales_the_noise():
     rng = np.random.default_rng(1)
-    gadget = NoisePrewhitening({}, make_header())
+    gadget = NoisePrewhitening({"preserve_scale": "false", "forward_noise": "false"}, make_header())
     # Noise sampled with twice the dwell time has half the variance the imaging readouts will see.
     for _ in range(8):
         gadget.process(make_acq(correlated(rng, 512) / np.sqrt(2), flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT],
@@ -37,6 +44,17 @@ def test_bandwidth_ratio_scales_the_noise():
     out = [a for _ in range(8) for a in gadget.process(make_acq(correlated(rng, 512), sample_time_us=5.0))]
     samples = np.concatenate([a.data for a in out], axis=1)
     assert abs(np.mean(np.abs(samples) ** 2) - 1.0) < 0.1
+
+
+def test_scale_preserved_for_white_noise_of_any_level():
+    rng = np.random.default_rng(3)
+    gadget = NoisePrewhitening({"forward_noise": "false"}, make_header())
+    for _ in range(64):
+        gadget.process(make_acq(0.01 * (rng.standard_normal((4, 256)) + 1j * rng.standard_normal((4, 256))),
+                                flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT]))
+    data = np.arange(4 * 8).reshape(4, 8).astype(np.complex64)
+    (out,) = gadget.process(make_acq(data))
+    np.testing.assert_allclose(out.data, data, rtol=0.1, atol=0.3)
 
 
 def test_without_noise_readouts_data_pass_unchanged():
