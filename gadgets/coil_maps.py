@@ -6,9 +6,11 @@ all spokes pooled). Properties: ``calibration_width`` (calibration lines used, d
 ``espirit_*`` property, passed on without the prefix (e.g. ``espirit_threshold``).
 
 After prewhitening with W (``notes["whitener"]``, see ``gadgets.noise``) the data's sensitivities
-are ``W s`` while ESPIRiT returns ``W s / |W s|``; the maps are rescaled per pixel by
-``1 / |W^-1 m|`` (= ``|W s|`` since ``|s| = 1``), so the images keep the object's scale instead
-of being multiplied by the spatially varying ``|W s|``.
+are ``W s`` while ESPIRiT returns unit-norm ``W s / |W s|``, so any method's images come out as
+``rho |W s|``: spatially weighted. The maps stay unit-norm (iterative methods are tuned for
+that: rescaled maps slow their convergence badly), and the weight is undone on the images instead:
+``notes["intensity"] = |W^-1 m|`` (= ``1 / |W s|`` since ``|s| = 1``), which Reconstruction
+multiplies into the images; 1 where the maps vanish.
 """
 
 from __future__ import annotations
@@ -47,12 +49,11 @@ def _fallback_maps(data, width: int) -> torch.Tensor:
     return (low / rss).to(torch.complex64)
 
 
-def unwhiten_scale(maps: torch.Tensor, w: np.ndarray) -> torch.Tensor:
-    """Unit-norm maps of whitened data ``(C, ny, nx)`` -> ``W s`` (see the module docstring)."""
+def intensity_correction(maps: torch.Tensor, w: np.ndarray) -> torch.Tensor:
+    """``(ny, nx)`` factor putting images made with unit-norm whitened maps back on the object's scale."""
     w_inv = torch.from_numpy(np.linalg.inv(w).astype(np.complex64)).to(maps.device)
     norm = torch.einsum("ij,jyx->iyx", w_inv, maps).abs().pow(2).sum(0).sqrt()
-    scale = torch.where(norm > 0, 1.0 / norm.clamp(min=1e-30), torch.zeros_like(norm))
-    return (maps * scale[None]).to(torch.complex64)
+    return torch.where(maps.abs().pow(2).sum(0) > 0, norm, torch.ones_like(norm)).to(torch.float32)
 
 
 class CoilMaps(Gadget):
@@ -63,10 +64,9 @@ class CoilMaps(Gadget):
     def process(self, item):
         if not isinstance(item, CineSlice):
             return (item,)
-        maps = self.estimate(item.data)
+        item.coil_maps = self.estimate(item.data)
         if item.notes.get("whitener") is not None:
-            maps = unwhiten_scale(maps, item.notes["whitener"])
-        item.coil_maps = maps
+            item.notes["intensity"] = intensity_correction(item.coil_maps, item.notes["whitener"])
         return (item,)
 
     def estimate(self, data) -> torch.Tensor:

@@ -6,6 +6,13 @@ For radial readouts the remaining samples sit at every second k-space position o
 spoke (index ``2j`` for new index ``j`` when the centre is at ``N/2``), so the trajectory keeps
 ``traj[0::2]``, whose values (cycles per recon FOV) stay correct.
 Readouts are passed unchanged when the header shows no 2x oversampling.
+
+Scale: the data stay consistent with the operator they will meet. Cartesian k-space follows the
+orthonormal centred FFT of the grid it is sampled on (``inr_core.fft``), so the crop between
+orthonormal transforms is right as is (values grow by sqrt(2) = sqrt(N / (N/2))). Radial samples
+follow the NUFFT of the recon grid, whose value at a given k does not depend on how densely the
+spoke is sampled; there the result is divided by sqrt(2), i.e. the kept samples keep their values
+(for an object inside the FOV, exactly the decimated spoke).
 """
 
 from __future__ import annotations
@@ -22,12 +29,13 @@ def _cfft(x: np.ndarray, inverse: bool) -> np.ndarray:
     return np.fft.fftshift(x, axes=-1)
 
 
-def remove_oversampling(data: np.ndarray) -> np.ndarray:
-    """(C, N) k-space readouts with 2x oversampling -> (C, N/2)."""
+def remove_oversampling(data: np.ndarray, keep_values: bool = False) -> np.ndarray:
+    """(C, N) k-space readouts with 2x oversampling -> (C, N/2); ``keep_values`` for non-Cartesian."""
     n = data.shape[-1]
     profile = _cfft(data, inverse=True)
     start = n // 4
-    return _cfft(profile[..., start:start + n // 2], inverse=False).astype(np.complex64)
+    out = _cfft(profile[..., start:start + n // 2], inverse=False)
+    return (out / np.sqrt(2) if keep_values else out).astype(np.complex64)
 
 
 class RemoveReadoutOversampling(Gadget):
@@ -48,4 +56,5 @@ class RemoveReadoutOversampling(Gadget):
         head.discard_post = item.discard_post // 2
         traj = np.array(item.traj, dtype=np.float32)
         traj = np.ascontiguousarray(traj[0::2]) if traj.size else np.zeros((n // 2, 0), np.float32)
-        return (ismrmrd.Acquisition(head, remove_oversampling(np.asarray(item.data)), traj),)
+        non_cartesian = item.trajectory_dimensions > 0
+        return (ismrmrd.Acquisition(head, remove_oversampling(np.asarray(item.data), non_cartesian), traj),)

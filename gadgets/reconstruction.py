@@ -53,6 +53,8 @@ class Reconstruction(Gadget):
         except ValueError as exc:  # the registry's refusals (trajectory, coil count) are about the data
             raise GadgetError(f"slice {item.slice}: {exc}") from None
         item.images = torch.as_tensor(images).detach().to("cpu", torch.complex64)
+        if item.notes.get("intensity") is not None:  # undo the prewhitening's spatial weight (see CoilMaps)
+            item.images = item.images * item.notes["intensity"].to("cpu")[None]
         item.method = self.method_name
         expected = (item.frames, *item.data.image_shape)
         if tuple(item.images.shape) != expected:

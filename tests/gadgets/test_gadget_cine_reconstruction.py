@@ -55,23 +55,24 @@ def test_coil_maps_have_one_map_per_coil():
     assert tuple(cine.coil_maps.shape) == (C, N, N)
 
 
-def test_unwhiten_scale_recovers_whitened_sensitivities():
+def test_intensity_correction_is_one_over_the_whitened_gain():
     import torch
 
-    from gadgets.coil_maps import unwhiten_scale
+    from gadgets.coil_maps import intensity_correction
 
     rng = np.random.default_rng(0)
     s = smooth_maps(C, 8, 8)
     w = (np.eye(C) + 0.3 * rng.standard_normal((C, C)) + 0.3j * rng.standard_normal((C, C))).astype(np.complex64)
     ws = np.einsum("ij,jyx->iyx", w, s)
-    unit = ws / np.sqrt((np.abs(ws) ** 2).sum(0))
-    np.testing.assert_allclose(unwhiten_scale(torch.from_numpy(unit), w).numpy(), ws, rtol=1e-4, atol=1e-5)
+    gain = np.sqrt((np.abs(ws) ** 2).sum(0))
+    correction = intensity_correction(torch.from_numpy(ws / gain), w).numpy()
+    np.testing.assert_allclose(correction, 1 / gain, rtol=1e-4)
 
 
 @pytest.mark.timeout(120)
 def test_prewhitening_keeps_the_image_scale():
-    """Strongly unequal, correlated coil noise: with the forwarded noise the chain's maps become W s
-    and the images stay near the unwhitened ones; without it they carry |W s|."""
+    """Strongly unequal, correlated coil noise: with the forwarded noise the chain undoes the
+    whitening's spatial weight and the images stay near the unwhitened ones; without it they carry |W s|."""
     from gadgets.noise import NoisePrewhitening
 
     truth, acqs = acquisitions()
