@@ -12,7 +12,8 @@ from pipelines.cli import main
 @pytest.fixture
 def replayed(small_raw, tmp_path):
     out = tmp_path / "images.h5"
-    assert main(["replay", str(small_raw), "-o", str(out), "--method", TEST_METHOD, "--no-progress"]) == 0
+    assert main(["replay", str(small_raw), "-o", str(out), "--method", TEST_METHOD, "--no-progress",
+                 "--set", "calibration_width=12"]) == 0
     return out, small_raw
 
 
