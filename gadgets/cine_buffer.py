@@ -11,7 +11,8 @@ lands at ``nx//2`` (after ``discard_pre``/``discard_post`` are dropped).
 - ACQ_IS_PARALLEL_CALIBRATION (ACS-only lines) -> ``CartesianCine.calibration``, averaged over time;
 - ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING -> ordinary data;
 - ACQ_IS_REVERSE -> the readout is flipped;
-- repeated lines (``idx.average`` or re-acquisitions) are averaged;
+- repeated lines (``idx.average`` or re-acquisitions) are averaged; so are repetitions when the
+  frames are cardiac phases (a repeated cine is averaged into one, not reconstructed per repetition);
 - dummy scans, navigators, phase-correction and other non-imaging readouts are skipped.
 
 Radial (header trajectory ``radial`` or ``goldenangle``): each readout is a spoke with its

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -40,6 +41,8 @@ def run(args) -> int:
     from pipelines.host import Pipeline, parse_overrides
     from pipelines.ismrmrd_io import open_raw, write_images
 
+    if Path(args.output).resolve() == Path(args.raw).resolve():
+        raise UserError(f"the output {args.output!r} is the raw input file: choose another name")
     raw = open_raw(args.raw)
     overrides = parse_overrides(args.overrides)
     for key in ("method", "preset", "device"):

@@ -108,6 +108,13 @@ def test_replay_never_modifies_its_input(small_raw, tmp_path):
     assert small_raw.read_bytes() == before
 
 
+def test_output_over_the_input_is_refused(small_raw, capsys):
+    before = small_raw.read_bytes()
+    assert replay(small_raw, "-o", small_raw) == 2
+    assert "is the raw input file" in capsys.readouterr().err
+    assert small_raw.read_bytes() == before
+
+
 def test_bad_method_option_is_a_user_error(small_raw, tmp_path, capsys):
     assert replay(small_raw, "-o", tmp_path / "out.h5", "--set", "bogus=1") == 2
     err = capsys.readouterr().err
