@@ -64,6 +64,8 @@ class CoilMaps(Gadget):
     def process(self, item):
         if not isinstance(item, CineSlice):
             return (item,)
+        if self.progress is not None:
+            self.progress(0, 1, f"slice {item.slice}: coil maps")
         item.coil_maps = self.estimate(item.data)
         if item.notes.get("whitener") is not None:
             item.notes["intensity"] = intensity_correction(item.coil_maps, item.notes["whitener"])

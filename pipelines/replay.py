@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gadgets.base import GadgetError
 from pipelines.errors import UserError
@@ -57,7 +58,7 @@ def run(args) -> int:
                disable=getattr(args, "no_progress", False), dynamic_ncols=True)
 
     def progress(done, total, message=""):
-        bar.set_postfix_str(f"{message} {done}/{total}".strip(), refresh=True)
+        bar.set_postfix_str(message or f"{done}/{total}", refresh=True)
 
     def counted(items):
         for item in items:
@@ -65,7 +66,8 @@ def run(args) -> int:
             yield item
 
     try:
-        images = list(pipeline.run(raw.header, counted(raw.acquisitions()), progress))
+        with logging_redirect_tqdm():  # log lines go above the bar instead of breaking it
+            images = list(pipeline.run(raw.header, counted(raw.acquisitions()), progress))
     except GadgetError as exc:
         raise UserError(f"{args.raw}: {exc}") from None
     finally:
