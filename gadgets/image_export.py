@@ -61,6 +61,12 @@ class ImageExport(Gadget):
         acq = item.frame_headers[frame]
         image = ismrmrd.Image.from_array(pixels, acquisition=acq, transpose=False)
         head = image.getHead()
+        # Layout fixed by hand as well: from_array's shape handling changed between ismrmrd-python
+        # 1.14 (Gadgetron's runtime image) and 1.15; these three fields and the data put back below
+        # give the same image in both.
+        head.matrix_size[:] = (pixels.shape[1], pixels.shape[0], 1)
+        head.channels = 1
+        head.data_type = ismrmrd.DATATYPE_FLOAT if self.output == "magnitude" else ismrmrd.DATATYPE_CXFLOAT
         head.image_type = ismrmrd.IMTYPE_MAGNITUDE if self.output == "magnitude" else ismrmrd.IMTYPE_COMPLEX
         head.image_series_index = self.series
         head.image_index = item.slice * item.frames + frame + 1
@@ -70,7 +76,7 @@ class ImageExport(Gadget):
         head.average = 0
         head.field_of_view[:] = self.fov
         image.setHead(head)
-        image.data[:] = pixels  # setHead resizes the data buffer; put the pixels back
+        image.data[0, 0] = pixels  # setHead reshapes the buffer to (1, 1, ny, nx): put the pixels back
         image.meta = {
             "GADGETRON_DataRole": "Image",
             "GADGETRON_ImageComment": f"gadgetron-inr {method}",
