@@ -4,6 +4,8 @@ Each frame is solved on its own (``conjugate_gradient(per_frame=True)``), so no 
 shared across time: the baseline that the dynamic methods must beat. Early stopping after
 ``iterations`` is the main regulariser (CG's semi-convergence); ``lam`` is relative to
 ``||A^H A|| ~ 1`` under the project's scaling (orthonormal FFT, ESPIRiT maps, ramp density).
+With ``lam = 0.01`` the result hardly depends on the iteration count (10-30 within 0.3 dB on the
+project's simulation); with 0.001 it degrades after ~10 iterations as noise is fitted.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from inr_core.operators import Identity
 @dataclass
 class CGSenseConfig:
     iterations: int = 10
-    lam: float = 1e-3  # Tikhonov weight relative to ||A^H A|| (~1)
+    lam: float = 1e-2  # Tikhonov weight relative to ||A^H A|| (~1)
     tol: float = 1e-4  # relative residual at which a frame stops early
 
 

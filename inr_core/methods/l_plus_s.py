@@ -15,6 +15,11 @@ Thresholds where the paper leaves the scale to the data (fixed here, relative, n
 - ``step`` is ``1 / ||A^H A||`` by power iteration (1 for Cartesian with ESPIRiT maps; radial uses
   the density-weighted ``A`` of ``inr_core.methods.encoding``).
 Stops after ``iterations`` or when ``||M_k - M_{k-1}|| < tol ||M_{k-1}||`` (paper: 0.0025).
+
+Defaults were chosen once on the project's simulation (128x128, 12 frames, 8 coils, seeds 0 and 1;
+kt-gaussian R=8 and 13-spoke golden-angle radial) and are the same for both trajectories: the
+PSNR plateau is broad for ``lambda_l`` in [0.005, 0.05] with ``lambda_s`` <= 0.005; larger
+``lambda_s`` removes real motion from S (-1 to -3 dB).
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ from inr_core.methods.solvers import gram_norm, singular_value_threshold, soft_t
 class LPlusSConfig:
     iterations: int = 50
     lambda_l: float = 0.02  # SVT threshold, fraction of the largest singular value
-    lambda_s: float = 0.01  # temporal-Fourier threshold, fraction of max |F_t A^H y|
-    tol: float = 0.0025  # relative change of M at which to stop (Otazo 2015)
+    lambda_s: float = 0.002  # temporal-Fourier threshold, fraction of max |F_t A^H y|
+    tol: float = 0.001  # relative change of M at which to stop (paper: 0.0025, which stops too early here)
 
 
 @register("l-plus-s", LPlusSConfig, trajectories=("cartesian", "radial"),
