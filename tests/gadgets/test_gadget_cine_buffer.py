@@ -40,6 +40,12 @@ def test_kspace_centre_line_lands_at_ny_half():
     assert cine.data.mask[0].nonzero().flatten().tolist() == [NY // 2]
 
 
+def test_a_centre_line_left_at_zero_means_the_middle_line():
+    header = make_header(nx=NX, ny=NY, channels=C, center_line=0)
+    (cine,) = run(CineBuffer({}, header), [make_acq(line_data(0, 4), line=4)])
+    assert cine.data.mask[0].nonzero().flatten().tolist() == [NY // 2]
+
+
 def test_acs_only_lines_go_to_the_time_averaged_calibration():
     header = make_header(nx=NX, ny=NY, channels=C, phases=2)
     acqs = [make_acq(line_data(t, 0), line=0, phase=t) for t in range(2)]
