@@ -62,7 +62,6 @@ class Gadget:
         self.properties = dict(self.given_properties)
         self.header = header
         self.progress = None  # optional callable(done, total, message), set by an in-process host
-        self._configured = False
         if header is not None:
             self.setup(self.properties, header)
 
@@ -74,7 +73,6 @@ class Gadget:
         self.properties = dict(properties)
         self.header = header
         self.configure()
-        self._configured = True
 
     def configure(self) -> None:
         """Read properties and header; called once both are known."""
@@ -127,9 +125,12 @@ class Gadget:
 
 
 def describe(exc: BaseException) -> str:
-    """One line for an exception: its message, or its type when it has none."""
+    """One line for an exception: a GadgetError's message as is; anything else (a bug, an
+    environment problem) with its type, which is then part of the story."""
     text = " ".join(str(exc).split())
-    return text if text and not isinstance(exc, (KeyError, IndexError)) else f"{type(exc).__name__}: {text}"
+    if isinstance(exc, GadgetError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def send_error(connection, message: str) -> None:
