@@ -3,7 +3,8 @@
 ``inr_core.coils.estimate_coil_maps`` chooses the calibration region (separate ACS lines when the
 slice has them, otherwise the time-averaged centre of the data; for radial the gridded centre of
 all spokes pooled). Properties: ``calibration_width`` (calibration lines used, default 24) and any
-``espirit_*`` property, passed on without the prefix (e.g. ``espirit_threshold``).
+``espirit_*`` property, passed on without the prefix (``espirit_kernel_width``, ``espirit_thresh``,
+``espirit_crop``).
 
 After prewhitening with W (``notes["whitener"]``, see ``gadgets.noise``) the data's sensitivities
 are ``W s`` while ESPIRiT returns unit-norm ``W s / |W s|``, so any method's images come out as
@@ -15,17 +16,12 @@ multiplies into the images; 1 where the maps vanish.
 
 from __future__ import annotations
 
-import inspect
-import logging
-
 import numpy as np
 import torch
 
 from gadgets.base import Gadget
 from gadgets.items import CineSlice
-from inr_core.fft import ifft2c
-
-log = logging.getLogger(__name__)
+from inr_core.coils import estimate_coil_maps
 
 
 def _number(text: str):
@@ -33,20 +29,6 @@ def _number(text: str):
         return int(text)
     except ValueError:
         return float(text)
-
-
-def _fallback_maps(data, width: int) -> torch.Tensor:
-    """Temporary shim until inr_core.coils lands: low-resolution maps normalised by their RSS."""
-    if data.trajectory != "cartesian":
-        raise RuntimeError("coil maps for radial data need inr_core.coils")
-    counts = data.mask.sum(0).clamp(min=1).to(data.kspace.real.dtype)
-    average = data.kspace.sum(0) / counts[None, :, None]
-    ny = average.shape[-2]
-    window = torch.zeros(ny, dtype=average.real.dtype)
-    window[max(ny // 2 - width // 2, 0):ny // 2 + width // 2] = 1
-    low = ifft2c(average * window[None, :, None])
-    rss = low.abs().pow(2).sum(0).sqrt().clamp(min=1e-12 * float(low.abs().max()) + 1e-30)
-    return (low / rss).to(torch.complex64)
 
 
 def intensity_correction(maps: torch.Tensor, w: np.ndarray) -> torch.Tensor:
@@ -72,14 +54,4 @@ class CoilMaps(Gadget):
         return (item,)
 
     def estimate(self, data) -> torch.Tensor:
-        try:
-            from inr_core.coils import estimate_coil_maps
-        except ImportError:
-            log.warning("inr_core.coils not available: using low-resolution coil maps")
-            return _fallback_maps(data, self.width)
-        params = inspect.signature(estimate_coil_maps).parameters
-        kwargs = dict(self.options)
-        for name in ("width", "calibration_width"):
-            if name in params:
-                kwargs[name] = self.width
-        return torch.as_tensor(estimate_coil_maps(data, **kwargs)).to(torch.complex64)
+        return torch.as_tensor(estimate_coil_maps(data, width=self.width, **self.options)).to(torch.complex64)

@@ -1,16 +1,10 @@
 """Helpers for gadget and pipeline tests: tiny ISMRMRD headers and acquisitions built in memory.
 
-Until the built-in methods are importable, ``ensure_methods()`` installs a test-only stand-in for
-``inr_core.methods`` with a zero-filled method (registered as ``test-zero-filled``), so the gadgets
-can be exercised on their own.
+``ensure_methods()`` registers a test-only zero-filled method (``test-zero-filled``, Cartesian) so the
+gadgets can be exercised independently of the tuning of the built-in methods.
 """
 
 from __future__ import annotations
-
-import importlib
-import sys
-import types
-from pathlib import Path
 
 import ismrmrd
 import numpy as np
@@ -20,18 +14,7 @@ TEST_METHOD = "test-zero-filled"
 
 
 def ensure_methods() -> None:
-    try:
-        importlib.import_module("inr_core.methods")
-    except ImportError:
-        # Package stub with the real path, so inr_core.methods.base imports without the missing modules.
-        import inr_core
-
-        stub = types.ModuleType("inr_core.methods")
-        stub.__path__ = [str(Path(inr_core.__file__).parent / "methods")]
-        sys.modules["inr_core.methods"] = stub
-        base = importlib.import_module("inr_core.methods.base")
-        base._load_builtin = lambda: None
-        stub.get_method, stub.list_methods, stub.register = base.get_method, base.list_methods, base.register
+    """Register the test-only method once (a plain zero-filled SENSE combination)."""
     from inr_core.methods import base
 
     if TEST_METHOD not in base._REGISTRY:
