@@ -126,7 +126,8 @@ class CineBuffer(Gadget):
         self.ny = int(enc.encodedSpace.matrixSize.y)
         e1 = _limit(limits, "kspace_encoding_step_1")
         self.center_line = int(e1.center) if e1 is not None else self.ny // 2
-        if e1 is not None and e1.center == 0 and e1.maximum > 0:
+        # Radial spokes are indexed, not placed around a centre line, so only Cartesian needs this.
+        if self.trajectory == "cartesian" and e1 is not None and e1.center == 0 and e1.maximum > 0:
             # Some producers leave the centre at 0; a k-space centre on the first line is not a real scan.
             self.center_line = (int(e1.minimum) + int(e1.maximum) + 1) // 2
             log.warning("encoding limits give k-space centre line 0: using the middle line %d", self.center_line)

@@ -27,7 +27,9 @@ def test_radial_keeps_every_second_trajectory_sample_and_its_value():
     profile[:, n // 2 + 3] = 1.0  # a point inside the recon FOV
     data = cfft(profile)
     acq = make_acq(data, traj=traj, center_sample=n)
-    (out,) = RemoveReadoutOversampling({}, make_header(nx=n, oversampling=2, trajectory="radial")).process(acq)
+    header = make_header(nx=n, oversampling=2, trajectory="radial")
+    assert list(RemoveReadoutOversampling({}, header).process(acq)) == [acq]  # kept by default
+    (out,) = RemoveReadoutOversampling({"non_cartesian": "true"}, header).process(acq)
     assert out.traj.shape == (n, 2) and out.trajectory_dimensions == 2
     np.testing.assert_array_equal(out.traj[:, 0], np.arange(-n, n, 2) / 2.0)
     assert out.traj[out.center_sample, 0] == 0.0  # the centre sample stays at k = 0
