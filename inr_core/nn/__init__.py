@@ -1,0 +1,1 @@
+"""Neural building blocks for the INR methods: complex layers, encodings, WIRE, the HDR loss."""

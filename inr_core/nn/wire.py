@@ -1,0 +1,27 @@
+"""WIRE (Saragadam et al. 2023): MLP layers with the complex Gabor wavelet activation.
+
+``act(z) = exp(i omega0 z - |s0 z|^2)``. The first layer is a real linear map of real inputs; later
+layers are complex linear maps of the complex activations.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def gabor_wavelet(z: torch.Tensor, omega0: float, s0: float) -> torch.Tensor:
+    return torch.exp(1j * omega0 * z - (s0 * z).abs() ** 2)
+
+
+class WireLayer(nn.Module):
+    def __init__(self, in_features: int, out_features: int, omega0: float = 30.0, s0: float = 10.0,
+                 first: bool = False):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features, dtype=torch.float32 if first else torch.complex64)
+        self.omega0, self.s0, self.first = omega0, s0, first
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.first and not x.is_complex():
+            x = x.to(torch.complex64)
+        return gabor_wavelet(self.linear(x), self.omega0, self.s0)
