@@ -17,6 +17,8 @@ COMMANDS = {
     "evaluate": ("pipelines.evaluate", "score reconstructed images against a reference"),
     "methods": ("pipelines.methods_command", "list reconstruction methods and their options"),
     "bench": ("pipelines.bench", "measure quality, speed and memory of the methods"),
+    "emulate": ("pipelines.emulator", "stream a raw file to a Gadgetron server like a scanner, write the images"),
+    "serve": ("pipelines.server", "a loopback Gadgetron stand-in running the chains with the embedded host"),
 }
 
 

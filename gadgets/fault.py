@@ -1,0 +1,19 @@
+"""A gadget that fails on purpose, to exercise the error path of a host (Gadgetron, the loopback
+server, the warm worker) mid-scan. It passes items on unchanged until ``fail_after`` items have
+gone through, then raises; it never runs unless a configuration names it."""
+
+from __future__ import annotations
+
+from gadgets.base import Gadget, GadgetError
+
+
+class FailAfter(Gadget):
+    def configure(self) -> None:
+        self.limit = int(self.prop("fail_after", "0"))
+        self.seen = 0
+
+    def process(self, item):
+        self.seen += 1
+        if self.seen > self.limit:
+            raise GadgetError(f"FailAfter: forced failure after {self.limit} items")
+        return (item,)
