@@ -19,6 +19,7 @@ COMMANDS = {
     "bench": ("pipelines.bench", "measure quality, speed and memory of the methods"),
     "emulate": ("pipelines.emulator", "stream a raw file to a Gadgetron server like a scanner, write the images"),
     "serve": ("pipelines.server", "a loopback Gadgetron stand-in running the chains with the embedded host"),
+    "worker": ("pipelines.worker", "a warm external node for Gadgetron <connect> nodes, one scan after another"),
 }
 
 

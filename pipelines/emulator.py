@@ -82,9 +82,11 @@ def read_waveforms(path: Path, group: str) -> list:
 
 
 def timeline(raw, waveforms):
-    """Acquisitions and waveforms in time-stamp order (stable: the file's order among equal stamps)."""
-    acqs = ((a.acquisition_time_stamp, 0, i, a) for i, a in enumerate(raw.acquisitions()))
-    wavs = ((w.time_stamp, 1, i, w) for i, w in enumerate(sorted(waveforms, key=lambda w: w.time_stamp)))
+    """Acquisitions and waveforms in time-stamp order, the file's order kept within each kind. On equal
+    stamps the waveform goes first, as ``ismrmrd_hdf5_to_stream`` does (it sends an acquisition only
+    when its stamp is strictly smaller)."""
+    acqs = ((a.acquisition_time_stamp, 1, i, a) for i, a in enumerate(raw.acquisitions()))
+    wavs = ((w.time_stamp, 0, i, w) for i, w in enumerate(sorted(waveforms, key=lambda w: w.time_stamp)))
     for stamp, _, _, obj in heapq.merge(acqs, wavs, key=lambda e: (e[0], e[1], e[2])):
         yield stamp, obj
 

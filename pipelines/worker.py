@@ -1,0 +1,151 @@
+"""``gadgetron-inr worker``: a long-lived external node for Gadgetron's connect mode.
+
+In execute mode Gadgetron starts ``python -m gadgetron`` for every scan, so every scan pays for
+importing torch, creating the CUDA context and loading models. A ``<connect port="18000"/>`` node
+instead dials a process that is already running: this one. It accepts one scan after another (one
+at a time, as Gadgetron sends them per node), running a fresh gadget per scan -- scan state never
+leaks -- in a process whose imports, CUDA context and caches stay warm.
+
+``gadgetron.external.listen`` (package 1.4.1) would serve a single connection, and its socket
+wrapper clears the timeout and spins forever if the peer closes mid-message (``recv`` returning
+``b""`` is retried). :class:`BoundedSocket` keeps a timeout and turns a closed peer into an error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import socket
+import threading
+import time
+
+from gadgetron.external.connection import Connection
+
+from gadgets.base import Gadget, describe
+from pipelines.errors import UserError
+from pipelines.host import ALLOWED_PACKAGE
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARGET = "gadgets.cine_reconstruction:CineReconstruction"
+
+
+class BoundedSocket:
+    """The socket ``Connection`` reads from: a timeout that ``settimeout(None)`` cannot remove, and
+    EOF as an exception instead of an endless stream of empty reads."""
+
+    def __init__(self, sock: socket.socket, timeout_s: float):
+        self.sock = sock
+        self.timeout_s = timeout_s
+        sock.settimeout(timeout_s)
+
+    def settimeout(self, value) -> None:
+        self.sock.settimeout(self.timeout_s if value is None else value)
+
+    def recv(self, n: int, flags: int = 0) -> bytes:
+        data = self.sock.recv(n, flags)
+        if n and not data:
+            raise EOFError("Gadgetron closed the connection")
+        return data
+
+    def __getattr__(self, name):  # send, sendall, close, ...
+        return getattr(self.sock, name)
+
+
+def load_target(spec: str) -> type[Gadget]:
+    """``module:Class`` inside the gadgets package."""
+    module_name, _, class_name = spec.partition(":")
+    if not class_name or not (module_name == ALLOWED_PACKAGE or module_name.startswith(ALLOWED_PACKAGE + ".")):
+        raise UserError(f"--target {spec!r}: expected module:Class with the module inside the 'gadgets' package")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name, None)
+    except ImportError as exc:
+        raise UserError(f"--target {spec!r}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Gadget)):
+        raise UserError(f"--target {spec!r} is not a gadget class")
+    return cls
+
+
+class Worker:
+    def __init__(self, target: type[Gadget], overrides: dict[str, str] | None = None, host: str = "127.0.0.1",
+                 port: int = 18000, timeout_s: float = 120.0):
+        self.target = target
+        self.overrides = dict(overrides or {})
+        self.timeout_s = timeout_s
+        self.listener = socket.create_server((host, port))
+        self.listener.settimeout(0.5)  # accept() wakes up to see a stop request
+        self.port = self.listener.getsockname()[1]
+        self.stopping = threading.Event()
+        self.scans = 0
+        self.failures = 0
+
+    def serve_forever(self, max_scans: int | None = None) -> None:
+        log.info("worker %s on port %d, waiting for Gadgetron", self.target.__name__, self.port)
+        try:
+            while not self.stopping.is_set() and (max_scans is None or self.scans < max_scans):
+                try:
+                    sock, peer = self.listener.accept()
+                except TimeoutError:
+                    continue
+                self.scan(sock, peer)
+        finally:
+            self.listener.close()
+
+    def scan(self, sock: socket.socket, peer) -> bool:
+        started = time.monotonic()
+        ok = False
+        connection = None
+        try:
+            connection = Connection(BoundedSocket(sock, self.timeout_s))  # reads CONFIG and HEADER
+            # The command line's overrides win over the node's <configuration> (Gadget.handle).
+            ok = self.target(self.overrides).handle(connection)
+        except Exception as exc:  # noqa: BLE001 - a broken scan must not end the worker
+            log.error("scan from %s: %s", peer[0], describe(exc))
+        finally:
+            self.scans += 1
+            self.failures += not ok
+            try:
+                if connection is not None:
+                    connection.socket.close()  # sends CLOSE, as ``with Connection(...)`` would
+                else:
+                    sock.close()
+            except OSError as exc:
+                log.debug("closing: %s", exc)
+        log.info("scan %d %s in %.1f s", self.scans, "done" if ok else "failed", time.monotonic() - started)
+        return ok
+
+
+# -- command --------------------------------------------------------------------------------------
+def add_arguments(parser):
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default loopback; in a container give the address Gadgetron dials)")
+    parser.add_argument("--port", type=int, default=18000, help="port of the <connect> node (default 18000)")
+    parser.add_argument("--target", default=DEFAULT_TARGET, help=f"gadget module:Class (default {DEFAULT_TARGET})")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="property overriding the node's configuration (repeatable), e.g. device=cuda")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds Gadgetron may stay silent mid-scan")
+    parser.add_argument("--scans", type=int, help="exit after this many scans (default: run until stopped)")
+
+
+def run(args) -> int:
+    from pipelines.host import parse_overrides
+
+    target = load_target(args.target)
+    overrides = parse_overrides(args.overrides)
+    try:
+        worker = Worker(target, overrides, args.host, args.port, args.timeout)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    if "device" not in overrides or overrides["device"] != "cpu":
+        _warm_cuda()
+    worker.serve_forever(args.scans)
+    return 0
+
+
+def _warm_cuda() -> None:
+    """Create the CUDA context once, before the first scan, when there is a GPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.zeros(1, device="cuda")
+        log.info("CUDA context ready on %s", torch.cuda.get_device_name())
