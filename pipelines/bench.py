@@ -12,6 +12,9 @@ It writes ``results.md`` and ``results.json`` into ``--out-dir``.
 written by ``simulate``; default: the files in ``sample_data/``): the mean per-pixel
 ``|<s_est, s_true>|`` over the object and the time taken. The data go through oversampling removal
 and the cine buffer but not prewhitening, whose maps are ``W s`` rather than ``s``.
+
+``bench streaming``: latency from a slice's last readout to its first and last image, streamed in
+real time through the loopback server (``pipelines.bench_streaming``).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ CLASSICAL = ("zero-filled", "cg-sense", "l-plus-s", "grasp")
 
 
 def add_arguments(parser):
-    parser.add_argument("suite", choices=("classical", "coils"), help="what to benchmark")
+    parser.add_argument("suite", choices=("classical", "coils", "streaming"), help="what to benchmark")
     parser.add_argument("--methods", nargs="+", default=list(CLASSICAL), help="methods to run (default: all classical)")
     parser.add_argument("--matrix", type=int, default=128, help="simulated image size (default 128)")
     parser.add_argument("--frames", type=int, default=12, help="simulated frames (default 12)")
@@ -44,6 +47,7 @@ def add_arguments(parser):
                         help="benchmark these raw files (with /reference/images) instead of simulating")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--out-dir", default="out/bench", help="where results and images go (default out/bench)")
+    parser.add_argument("--speed", type=float, default=1.0, help="streaming: real-time playback speed (default 1)")
 
 
 def _simulate(args, out_dir: Path) -> list[Path]:
@@ -162,6 +166,10 @@ def run(args) -> int:
 
     if args.suite == "coils":
         return run_coils(args)
+    if args.suite == "streaming":  # latency of emulator -> loopback server, see pipelines.bench_streaming
+        from pipelines.bench_streaming import run_streaming
+
+        return run_streaming(args)
 
     for name in args.methods:
         try:
