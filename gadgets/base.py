@@ -117,7 +117,9 @@ class Gadget:
                 connection.send(out)
             return True
         except Exception as exc:  # every failure must reach Gadgetron as text, not a dropped socket
-            message = f"{self.name}: {describe(exc)}"
+            message = describe(exc)
+            if not message.startswith(f"{self.name}: "):  # a message may name its gadget already
+                message = f"{self.name}: {message}"
             log.error("%s", message, exc_info=not isinstance(exc, GadgetError))
             send_error(connection, message)
             drain(connection)

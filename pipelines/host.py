@@ -127,8 +127,16 @@ class Pipeline:
             gadgets.append(gadget)
         return gadgets
 
-    def run(self, header, items: Iterable, progress=None) -> Iterator:
-        """Feed the header and the items (acquisitions) in; yield what the last node sends out."""
+    def run(self, header, items: Iterable, progress=None, external: bool = False) -> Iterator:
+        """Feed the header and the items (acquisitions) in; yield what the last node sends out.
+
+        ``external=True`` runs each node as Gadgetron would, a ``python -m gadgetron`` child process
+        over a loopback socket (``pipelines.external``); progress is then not reported."""
+        if external:
+            from pipelines.external import run_external
+
+            yield from run_external(self.nodes, header, items)
+            return
         gadgets = self.build(header, progress)
 
         def through(stream: Iterable, start: int) -> Iterator:

@@ -32,6 +32,9 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", required=True, help="output ISMRMRD image file (HDF5)")
     parser.add_argument("--preview", metavar="PNG", help="also write a preview figure")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--external-processes", action="store_true",
+                        help="run each node as a `python -m gadgetron` child process over a loopback socket, "
+                             "as Gadgetron does (default: in-process)")
 
 
 def default_pipeline(trajectory: str) -> str:
@@ -67,7 +70,8 @@ def run(args) -> int:
 
     try:
         with logging_redirect_tqdm():  # log lines go above the bar instead of breaking it
-            images = list(pipeline.run(raw.header, counted(raw.acquisitions()), progress))
+            images = list(pipeline.run(raw.header, counted(raw.acquisitions()), progress,
+                                       external=getattr(args, "external_processes", False)))
     except GadgetError as exc:
         raise UserError(f"{args.raw}: {exc}") from None
     finally:
