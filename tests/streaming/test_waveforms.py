@@ -1,0 +1,47 @@
+"""Waveforms stored with the raw data go out merged with the acquisitions by time stamp, and the
+loopback server accepts (and drops) them."""
+
+import shutil
+from pathlib import Path
+
+import ismrmrd
+import numpy as np
+import pytest
+
+from pipelines import protocol
+from pipelines.emulator import chain_text, read_waveforms, stream, timeline
+from pipelines.ismrmrd_io import open_raw
+from pipelines.server import Server
+
+RAW = Path(__file__).parents[2] / "sample_data" / "cine_tiny_ktuniform_R4.h5"
+
+
+@pytest.mark.timeout(60)
+def test_waveforms_interleaved_by_time_stamp(tmp_path):
+    path = tmp_path / "with_waveforms.h5"
+    shutil.copy(RAW, path)
+    first = open_raw(path)
+    stamps = [a.acquisition_time_stamp for a in first.acquisitions()]
+    wave_stamps = [stamps[0] - 5, stamps[10], stamps[-1] + 5]  # before, tied with a readout, after
+    with ismrmrd.Dataset(str(path), "dataset", create_if_needed=False) as dataset:
+        for stamp in wave_stamps:
+            wav = ismrmrd.Waveform.from_array(np.arange(8, dtype=np.uint32).reshape(1, 8))
+            wav.time_stamp = stamp
+            dataset.append_waveform(wav)
+    raw = open_raw(path)
+    waveforms = read_waveforms(raw.path, raw.group)
+    assert [w.time_stamp for w in waveforms] == wave_stamps
+    sent = list(timeline(raw, waveforms))
+    assert [s for s, _ in sent] == sorted(s for s, _ in sent)
+    kinds = [type(obj).__name__ for _, obj in sent]
+    assert kinds[0] == kinds[-1] == "Waveform" and kinds.count("Waveform") == 3
+    tied = next(i for i, (s, _) in enumerate(sent) if s == stamps[10])
+    assert kinds[tied] == "Waveform"  # on a tie the waveform goes first, like ismrmrd_hdf5_to_stream
+
+    server = Server("127.0.0.1", 0, timeout_s=20).start()
+    try:
+        config = protocol.config_text(chain_text(raw.trajectory, {"method": "zero-filled", "device": "cpu"}))
+        session = stream(raw, config, port=server.port, timeout_s=30, waveforms=waveforms)
+    finally:
+        server.stop()
+    assert session.errors == [] and len(session.images) == 6
