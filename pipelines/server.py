@@ -45,8 +45,9 @@ class Server:
     """``Server(port=0).start()`` listens on a thread; ``.port`` is the bound port; ``.stop()`` ends it."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9002, config_dir: Path = CONFIG_DIR,
-                 timeout_s: float = 60.0, max_clients: int = 8):
+                 timeout_s: float = 60.0, max_clients: int = 8, external: bool = False):
         self.config_dir = Path(config_dir)
+        self.external = external  # nodes as `python -m gadgetron` children, as Gadgetron runs them
         self.timeout_s = timeout_s
         self.listener = socket.create_server((host, port))
         self.listener.settimeout(0.5)  # accept() wakes up to see a stop request
@@ -102,7 +103,7 @@ class Server:
         try:
             pipeline, header = self._open(reader)
             log.info("%s:%d: pipeline %s, method %s", *peer[:2], pipeline.name, pipeline.properties.get("method", "?"))
-            for image in pipeline.run(header, self._items(reader)):
+            for image in pipeline.run(header, self._items(reader), external=self.external):
                 sock.sendall(protocol.item(image))
                 sent += 1
             sock.sendall(protocol.close())
@@ -174,13 +175,15 @@ def add_arguments(parser):
                         help="folder of stream configurations a client may name (default: the packaged ones)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds a client may stay silent (default 60)")
     parser.add_argument("--max-clients", type=int, default=8, help="scans at once (default 8)")
+    parser.add_argument("--external-processes", action="store_true",
+                        help="run each node as a `python -m gadgetron` child process, as Gadgetron does")
 
 
 def run(args) -> int:
     if not args.configs.is_dir():
         raise UserError(f"configuration folder {str(args.configs)!r} does not exist")
     try:
-        server = Server(args.host, args.port, args.configs, args.timeout, args.max_clients)
+        server = Server(args.host, args.port, args.configs, args.timeout, args.max_clients, args.external_processes)
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     try:

@@ -32,3 +32,23 @@ def test_a_failing_child_is_one_clear_error():
     with pytest.raises(GadgetError) as caught:
         list(pipeline.run(raw.header, raw.acquisitions(), external=True))
     assert str(caught.value) == "FailAfter: forced failure after 10 items"
+
+
+@pytest.mark.timeout(120)
+def test_loopback_server_with_child_processes():
+    from pipelines import protocol
+    from pipelines.emulator import chain_text, stream
+    from pipelines.server import Server
+
+    raw = open_raw(RAW)
+    expected = list(Pipeline.load("cartesian", {"method": "zero-filled", "device": "cpu"}).run(
+        raw.header, raw.acquisitions()))
+    server = Server("127.0.0.1", 0, timeout_s=60, external=True).start()
+    try:
+        config = protocol.config_text(chain_text(raw.trajectory, {"method": "zero-filled", "device": "cpu"}))
+        session = stream(raw, config, port=server.port, timeout_s=90)
+    finally:
+        server.stop()
+    assert session.errors == [] and len(session.images) == len(expected)
+    for a, b in zip(session.images, expected, strict=True):
+        assert np.array_equal(a.data, b.data)
