@@ -168,7 +168,8 @@ def test_radial_file(radial_file):
 def test_debian_ismrmrd_tools_read_the_file(cartesian_file, tmp_path):
     copy = tmp_path / "copy.h5"  # the Debian recon writes its images into the file it reads
     shutil.copy(cartesian_file, copy)
-    timing = subprocess.run(["ismrmrd_read_timing_test", str(copy)], capture_output=True, text=True, timeout=60)
+    timing = subprocess.run(["ismrmrd_read_timing_test", str(copy)], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path)  # it writes raw.xml and processed.xml into its working folder
     assert timing.returncode == 0, timing.stderr
     recon = subprocess.run(["ismrmrd_recon_cartesian_2d", str(copy)], capture_output=True, text=True, timeout=60,
                            cwd=tmp_path)
