@@ -169,7 +169,7 @@ def test_debian_ismrmrd_tools_read_the_file(cartesian_file, tmp_path):
     copy = tmp_path / "copy.h5"  # the Debian recon writes its images into the file it reads
     shutil.copy(cartesian_file, copy)
     timing = subprocess.run(["ismrmrd_read_timing_test", str(copy)], capture_output=True, text=True, timeout=60,
-                            cwd=tmp_path)  # it writes raw.xml and processed.xml into its working folder
+                            cwd=tmp_path)
     assert timing.returncode == 0, timing.stderr
     recon = subprocess.run(["ismrmrd_recon_cartesian_2d", str(copy)], capture_output=True, text=True, timeout=60,
                            cwd=tmp_path)
@@ -185,7 +185,8 @@ def test_debian_xml_parser_reads_the_header(cartesian_file, radial_file, tmp_pat
         xml = tmp_path / "header.xml"
         with h5py.File(raw, "r") as f:
             xml.write_bytes(f["dataset/xml"][0])
-        parsed = subprocess.run(["ismrmrd_test_xml", str(xml)], capture_output=True, text=True, timeout=60)
+        parsed = subprocess.run(["ismrmrd_test_xml", str(xml)], capture_output=True, text=True, timeout=60,
+                                cwd=tmp_path)
         assert parsed.returncode == 0, parsed.stderr
 
 
