@@ -15,6 +15,12 @@ and the cine buffer but not prewhitening, whose maps are ``W s`` rather than ``s
 
 ``bench streaming``: latency from a slice's last readout to its first and last image, streamed in
 real time through the loopback server (``pipelines.bench_streaming``).
+
+``bench cartesian``: the KP-INR paper's Table 1 and Figure 2 on simulated Cartesian cines, one per
+sampling pattern and acceleration, every method in a fresh process (``pipelines.bench_cartesian``).
+
+``--preset NAME`` runs every method that has a preset of that name with it, the others with their
+defaults; each result row records the preset actually used.
 """
 
 from __future__ import annotations
@@ -31,23 +37,78 @@ from pipelines.errors import UserError
 log = logging.getLogger(__name__)
 
 CLASSICAL = ("zero-filled", "cg-sense", "l-plus-s", "grasp")
+CARTESIAN = ("zero-filled", "cg-sense", "l-plus-s", "kt-grappa", "p-inr", "kp-inr")
+# Simulated (matrix, frames, coils) per suite; the cartesian suite's are the KP-INR paper's setting.
+SIZES = {"classical": (128, 12, 8), "cartesian": (160, 16, 10)}
+CARTESIAN_PATTERNS = ("kt-uniform", "kt-gaussian")
+CARTESIAN_ACCELERATIONS = (4.0, 8.0)
 
 
 def add_arguments(parser):
-    parser.add_argument("suite", choices=("classical", "coils", "streaming"), help="what to benchmark")
-    parser.add_argument("--methods", nargs="+", default=list(CLASSICAL), help="methods to run (default: all classical)")
-    parser.add_argument("--matrix", type=int, default=128, help="simulated image size (default 128)")
-    parser.add_argument("--frames", type=int, default=12, help="simulated frames (default 12)")
-    parser.add_argument("--coils", type=int, default=8, help="simulated coils (default 8)")
-    parser.add_argument("--acceleration", type=float, default=8, help="Cartesian kt-Gaussian acceleration (default 8)")
+    from inr_core.sampling import PATTERNS
+
+    parser.add_argument("suite", choices=("classical", "coils", "streaming", "cartesian"), help="what to benchmark")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help=f"methods to run (default: classical and streaming {' '.join(CLASSICAL)}; "
+                             f"cartesian {' '.join(CARTESIAN)})")
+    parser.add_argument("--preset", metavar="NAME",
+                        help="run each method that has this preset with it, the others with their defaults")
+
+    def per_suite(i: int) -> str:
+        return ", ".join(f"{suite} {size[i]}" for suite, size in SIZES.items())
+
+    parser.add_argument("--matrix", type=int, default=None, help=f"simulated image size (default: {per_suite(0)})")
+    parser.add_argument("--frames", type=int, default=None, help=f"simulated frames (default: {per_suite(1)})")
+    parser.add_argument("--coils", type=int, default=None, help=f"simulated coils (default: {per_suite(2)})")
+    parser.add_argument("--acceleration", type=float, default=8,
+                        help="classical: Cartesian kt-Gaussian acceleration (default 8)")
+    parser.add_argument("--patterns", nargs="+", choices=tuple(PATTERNS), default=list(CARTESIAN_PATTERNS),
+                        help=f"cartesian: sampling patterns (default {' '.join(CARTESIAN_PATTERNS)})")
+    parser.add_argument("--accelerations", nargs="+", type=float, default=list(CARTESIAN_ACCELERATIONS),
+                        metavar="R", help="cartesian: accelerations (default 4 8)")
     parser.add_argument("--spokes", type=int, default=13, help="radial spokes per frame (default 13)")
     parser.add_argument("--snr", type=float, default=30.0, help="simulated SNR (default 30)")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     parser.add_argument("--raw", nargs="+", metavar="RAW.h5",
-                        help="benchmark these raw files (with /reference/images) instead of simulating")
+                        help="classical, coils, streaming: benchmark these raw files (with /reference/images) "
+                             "instead of simulating")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--out-dir", default="out/bench", help="where results and images go (default out/bench)")
+    parser.add_argument("--out-dir", default="out/bench",
+                        help="where results and images go (default out/bench; the cartesian suite writes into "
+                             "its cartesian/ subfolder)")
     parser.add_argument("--speed", type=float, default=1.0, help="streaming: real-time playback speed (default 1)")
+
+
+def resolve_defaults(args) -> None:
+    """Fill in the per-suite defaults of ``--methods``, ``--matrix``, ``--frames`` and ``--coils``."""
+    if args.methods is None:
+        args.methods = list(CARTESIAN if args.suite == "cartesian" else CLASSICAL)
+    matrix, frames, coils = SIZES.get(args.suite, SIZES["classical"])
+    args.matrix = matrix if args.matrix is None else args.matrix
+    args.frames = frames if args.frames is None else args.frames
+    args.coils = coils if args.coils is None else args.coils
+
+
+def check_methods(names) -> None:
+    from inr_core.methods import get_method
+
+    for name in names:
+        try:
+            get_method(name)  # unknown names fail before any work is done
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
+
+def preset_for(method: str, preset: str | None) -> str:
+    """The preset ``method`` runs with under ``--preset preset``: that one if it has it, else ``default``."""
+    from inr_core.methods import get_method
+
+    return preset if preset is not None and preset in get_method(method).presets else "default"
+
+
+def warn_unused_preset(methods, preset: str | None) -> None:
+    if preset is not None and preset != "default" and all(preset_for(m, preset) == "default" for m in methods):
+        log.warning("bench: none of %s has a preset %r; all run with their defaults", ", ".join(methods), preset)
 
 
 def _simulate(args, out_dir: Path) -> list[Path]:
@@ -74,11 +135,17 @@ def _peak_memory_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_one(raw_path: Path, method: str, device_name: str, out_dir: Path) -> dict:
-    """Replay one file with one method through the embedded chain; time it and score it."""
+def run_one(raw_path: Path, method: str, device_name: str, out_dir: Path, preset: str | None = None,
+            per_frame: bool = False) -> dict:
+    """Replay one file with one method through the embedded chain; time it and score it.
+
+    ``preset`` is used when ``method`` has it (the row's ``preset`` says which one ran). With
+    ``per_frame``, the row also holds the per-frame ``psnr``/``ssim``/``nrmse`` lists.
+    """
     import torch
 
     from inr_core.device import resolve_device
+    from inr_core.metrics import score as core_score
     from pipelines.evaluate import load_pair, score
     from pipelines.host import Pipeline
     from pipelines.ismrmrd_io import open_raw, write_images
@@ -86,7 +153,11 @@ def run_one(raw_path: Path, method: str, device_name: str, out_dir: Path) -> dic
 
     device = resolve_device(device_name)
     raw = open_raw(raw_path)
-    pipeline = Pipeline.load(default_pipeline(raw.trajectory), {"method": method, "device": device_name})
+    used = preset_for(method, preset)
+    overrides = {"method": method, "device": device_name}
+    if used != "default":
+        overrides["preset"] = used
+    pipeline = Pipeline.load(default_pipeline(raw.trajectory), overrides)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         torch.cuda.synchronize(device)
@@ -98,17 +169,23 @@ def run_one(raw_path: Path, method: str, device_name: str, out_dir: Path) -> dic
     out = out_dir / f"{raw_path.stem}_{method}.h5"
     write_images(out, images, raw.header_xml)
     protocol = "kp-inr" if raw.trajectory == "cartesian" else "da-inr"
-    summary = score(*load_pair(out, raw_path), protocol)
-    return {"file": raw_path.name, "trajectory": raw.trajectory, "method": method, "seconds": seconds,
-            "peak_memory_mb": _peak_memory_mb(device), "memory_kind": "cuda" if device.type == "cuda" else "rss",
-            "device": str(device), **summary}
+    recon, reference = load_pair(out, raw_path)
+    row = {"file": raw_path.name, "trajectory": raw.trajectory, "method": method, "preset": used,
+           "seconds": seconds, "peak_memory_mb": _peak_memory_mb(device),
+           "memory_kind": "cuda" if device.type == "cuda" else "rss", "device": str(device), "images": str(out),
+           **score(recon, reference, protocol)}
+    if per_frame:
+        frames = core_score(recon, reference, protocol)
+        row.update({key: [float(v) for v in frames[key]] for key in ("psnr", "ssim", "nrmse")})
+    return row
 
 
 def markdown(rows: list[dict]) -> str:
     lines = ["| file | method | PSNR (dB) | SSIM | NRMSE | time (s) | peak memory (MB) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['file']} | {r['method']} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | "
+        method = r["method"] if r.get("preset", "default") == "default" else f"{r['method']} ({r['preset']})"
+        lines.append(f"| {r['file']} | {method} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | "
                      f"{r['ssim_mean']:.4f} ± {r['ssim_std']:.4f} | {r['nrmse_mean']:.4f} | {r['seconds']:.1f} | "
                      f"{r['peak_memory_mb']:.0f} ({r['memory_kind']}) |")
     return "\n".join(lines) + "\n"
@@ -162,20 +239,20 @@ def run_coils(args) -> int:
 
 
 def run(args) -> int:
-    from inr_core.methods import get_method
-
+    resolve_defaults(args)
     if args.suite == "coils":
         return run_coils(args)
     if args.suite == "streaming":  # latency of emulator -> loopback server, see pipelines.bench_streaming
         from pipelines.bench_streaming import run_streaming
 
         return run_streaming(args)
+    if args.suite == "cartesian":  # the KP-INR paper's Table 1 and Figure 2, see pipelines.bench_cartesian
+        from pipelines.bench_cartesian import run_cartesian
 
-    for name in args.methods:
-        try:
-            get_method(name)  # unknown names fail before any work is done
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+        return run_cartesian(args)
+
+    check_methods(args.methods)
+    warn_unused_preset(args.methods, args.preset)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [Path(p) for p in args.raw] if args.raw else _simulate(args, out_dir)
@@ -183,7 +260,7 @@ def run(args) -> int:
     for raw_path in files:
         for method in args.methods:
             log.info("bench: %s with %s", raw_path.name, method)
-            rows.append(run_one(raw_path, method, args.device, out_dir))
+            rows.append(run_one(raw_path, method, args.device, out_dir, preset=args.preset))
             r = rows[-1]
             log.info("bench: %s %s: %.2f dB, %.1f s", r["file"], method, r["psnr_mean"], r["seconds"])
     table = markdown(rows)

@@ -24,11 +24,16 @@ DEFAULT_RAW = Path(__file__).parents[1] / "sample_data" / "cine_tiny_ktuniform_R
 
 
 def measure(raw, method: str, port: int, device: str = "auto", speed: float = 1.0, realtime: bool = True,
-            timeout_s: float = 600.0) -> list:
+            timeout_s: float = 600.0, preset: str | None = None) -> list:
     from pipelines import protocol
+    from pipelines.bench import preset_for
     from pipelines.emulator import chain_text, stream
 
-    config = protocol.config_text(chain_text(raw.trajectory, {"method": method, "device": device}))
+    used = preset_for(method, preset)
+    properties = {"method": method, "device": device}
+    if used != "default":
+        properties["preset"] = used
+    config = protocol.config_text(chain_text(raw.trajectory, properties))
     session = stream(raw, config, port=port, realtime=realtime, speed=speed, timeout_s=timeout_s)
     if session.errors:
         raise UserError(f"{raw.path.name} with {method}: {session.errors[0]}")
@@ -37,7 +42,7 @@ def measure(raw, method: str, port: int, device: str = "auto", speed: float = 1.
         arrivals = [t for s, t in session.image_times if s == slice_]
         if not arrivals:
             raise UserError(f"{raw.path.name} with {method}: no image for slice {slice_}")
-        rows.append({"file": raw.path.name, "method": method, "slice": slice_, "images": len(arrivals),
+        rows.append({"file": raw.path.name, "method": method, "preset": used, "slice": slice_, "images": len(arrivals),
                      "first_image_s": min(arrivals) - sent, "last_image_s": max(arrivals) - sent})
     return rows
 
@@ -51,13 +56,11 @@ def markdown(rows: list[dict]) -> str:
 
 
 def run_streaming(args) -> int:
-    from inr_core.methods import get_method
+    from pipelines.bench import check_methods, warn_unused_preset
 
-    for name in args.methods:
-        try:
-            get_method(name)  # unknown names fail before any work is done
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+    check_methods(args.methods)
+    preset = getattr(args, "preset", None)
+    warn_unused_preset(args.methods, preset)
     from pipelines.ismrmrd_io import open_raw
     from pipelines.server import Server
 
@@ -67,11 +70,11 @@ def run_streaming(args) -> int:
     server = Server("127.0.0.1", 0, timeout_s=600).start()
     try:
         # One untimed scan first: imports and first-call set-up belong to starting the server, not to a scan.
-        measure(files[0], args.methods[0], server.port, args.device, realtime=False)
+        measure(files[0], args.methods[0], server.port, args.device, realtime=False, preset=preset)
         for raw in files:
             for method in args.methods:
                 log.info("bench streaming: %s with %s", raw.path.name, method)
-                rows.extend(measure(raw, method, server.port, args.device, speed))
+                rows.extend(measure(raw, method, server.port, args.device, speed, preset=preset))
     finally:
         server.stop()
     out_dir = Path(args.out_dir)
