@@ -2,9 +2,16 @@
 
 ``act(z) = exp(i omega0 z - |s0 z|^2)``. The first layer is a real linear map of real inputs; later
 layers are complex linear maps of the complex activations.
+
+Hidden layers start with SIREN's scaling (weights shrunk by sqrt(6) / omega0, so ``omega0 z`` has
+unit spread). With the default ``nn.Linear`` init every layer multiplies phase perturbations by about
+omega0, the stack is chaotic in its first-layer weights, and a 7-layer WIRE on KP-INR's 576-dim
+encoding did not fit k-space at all (relative error 1.00 after 300 full-batch steps; 0.29 with this init).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -24,6 +31,9 @@ class WireLayer(nn.Module):
         super().__init__()
         self.linear = nn.Linear(in_features, out_features, dtype=torch.float32 if first else torch.complex64)
         self.omega0, self.s0, self.first = omega0, s0, first
+        if not first:
+            with torch.no_grad():
+                self.linear.weight.mul_(math.sqrt(6) / omega0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.first and not x.is_complex():

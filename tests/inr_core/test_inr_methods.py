@@ -1,0 +1,83 @@
+"""P-INR and KP-INR: network wiring, presets, data consistency, and a tiny training run."""
+
+import torch
+
+from inr_core.data import CartesianCine
+from inr_core.fft import fft2c
+from inr_core.methods import get_method
+from inr_core.methods.inr_training import InrConfig, KSpaceINR, _coordinates, _sample_features, train
+from inr_core.sampling import kt_uniform
+
+# Small enough to train in a few seconds on two cores.
+TINY = {"epochs": 60, "lr": 1e-3, "decay_every": 20, "refresh_every": 30, "width": 32, "unet_channels": 4,
+        "k_width": 16, "mid_width": 16, "feature_dim": 8, "space_bands": 8, "time_features": 4}
+
+
+def _data(truth, maps, r=4):
+    mask = torch.from_numpy(kt_uniform(truth.shape[-2], truth.shape[0], r, acs_lines=8))
+    return CartesianCine(kspace=fft2c(truth[:, None] * maps) * mask[:, None, :, None], mask=mask)
+
+
+def test_paper_preset_is_the_paper_setting():
+    cfg = get_method("kp-inr").make_config("paper")
+    assert (cfg.epochs, cfg.lr, cfg.weight_decay, cfg.decay_every, cfg.lr_min) == (6000, 5e-5, 0.1, 500, 2e-6)
+    assert (cfg.layers, cfg.width, cfg.unet_channels, cfg.unet_levels) == (7, 512, 64, 2)
+    assert (cfg.w_kinr, cfg.w_pinr, cfg.w_ae_acquired, cfg.w_ae_missing) == (1.0, 1.0, 0.05, 0.025)
+    model = KSpaceINR(10, (160, 160), cfg, with_kinr=True)
+    assert model.space.out_features + model.time.out_features == 576  # the paper's input width
+
+
+def test_fast_preset_is_smaller_and_shorter():
+    paper, fast = (get_method("p-inr").make_config(p) for p in ("paper", "fast"))
+    assert fast.epochs < paper.epochs and fast.width < paper.width
+
+
+def test_both_branches_give_one_complex_value_per_coil():
+    cfg = InrConfig(**TINY)
+    index = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    coords = _coordinates(index, (4, 8, 8))
+    p, k = KSpaceINR(3, (8, 8), cfg, with_kinr=True)(coords, torch.randn(2, 4, dtype=torch.complex64))
+    assert p.shape == k.shape == (2, 3) and p.is_complex() and k.is_complex()
+    p, k = KSpaceINR(3, (8, 8), cfg, with_kinr=False)(coords)
+    assert p.shape == (2, 3) and k is None
+
+
+def test_coordinates_put_dc_at_zero_and_span_the_cine():
+    coords = _coordinates(torch.tensor([[0, 4, 4], [3, 0, 0]]), (4, 8, 8))
+    assert torch.allclose(coords, torch.tensor([[-1.0, 0.0, 0.0], [1.0, -1.0, -1.0]]))
+
+
+def test_features_are_sampled_by_indexing_and_summed_over_levels():
+    levels = [torch.randn(2, 3, 4, 5, dtype=torch.complex64) for _ in range(2)]
+    index = torch.tensor([[1, 2, 3], [0, 0, 4]])
+    got = _sample_features(levels, index)
+    want = torch.stack([levels[0][t, :, y, x] + levels[1][t, :, y, x] for t, y, x in index.tolist()])
+    assert torch.allclose(got, want)
+
+
+def test_tiny_kp_inr_lowers_its_loss_and_keeps_acquired_samples(truth, maps):
+    data = _data(truth, maps)
+    result = train(data, InrConfig(**TINY), with_kinr=True)
+    first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
+    assert last < 0.5 * first, (first, last)
+    acquired = data.mask[:, None, :, None].expand_as(data.kspace)
+    assert torch.allclose(result.kspace[acquired], data.kspace[acquired], rtol=1e-4, atol=1e-6)
+    assert torch.isfinite(result.kspace).all() and result.kspace[~acquired].abs().sum() > 0
+
+
+def test_p_inr_runs_through_the_registry_with_progress(truth, maps):
+    spec = get_method("p-inr")
+    calls = []
+    images = spec.run(_data(truth, maps), maps, spec.make_config(**TINY), lambda d, t, m: calls.append((d, t)))
+    assert images.shape == truth.shape and torch.isfinite(images).all()
+    assert calls[-1] == (TINY["epochs"], TINY["epochs"])
+
+
+def test_inr_methods_are_cartesian_only(radial, maps):
+    for name in ("p-inr", "kp-inr"):
+        try:
+            get_method(name).run(radial, maps, get_method(name).make_config(**TINY))
+        except ValueError as exc:
+            assert "does not support radial" in str(exc)
+        else:
+            raise AssertionError(f"{name} accepted radial data")
