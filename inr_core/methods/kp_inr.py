@@ -8,8 +8,6 @@ the CPU in minutes (see ``docs/methods-kp-inr.md`` for what it costs in quality)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from inr_core.methods.base import register
 from inr_core.methods.inr_training import InrConfig, images_from_kspace, train
 
@@ -23,12 +21,7 @@ FAST = {"epochs": 100, "lr": 1e-3, "decay_every": 10, "lr_min": 4e-5, "refresh_e
         "space_bands": 32, "time_features": 16}
 
 
-@dataclass
-class KpInrConfig(InrConfig):
-    pass
-
-
-@register("kp-inr", KpInrConfig, trajectories=("cartesian",), presets={"fast": FAST, "paper": {}})
+@register("kp-inr", InrConfig, trajectories=("cartesian",), presets={"fast": FAST, "paper": {}})
 def reconstruct(data, coil_maps, config, progress):
     """KP-INR (CNN + positional k-space INR, Cartesian cine): scan-specific, trained on the acquired samples."""
     result = train(data, config, with_kinr=True, progress=progress)

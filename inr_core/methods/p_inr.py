@@ -6,19 +6,12 @@ the auto-encoding losses and the input refresh.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from inr_core.methods.base import register
 from inr_core.methods.inr_training import InrConfig, images_from_kspace, train
 from inr_core.methods.kp_inr import FAST
 
 
-@dataclass
-class PInrConfig(InrConfig):
-    pass
-
-
-@register("p-inr", PInrConfig, trajectories=("cartesian",), presets={"fast": FAST, "paper": {}})
+@register("p-inr", InrConfig, trajectories=("cartesian",), presets={"fast": FAST, "paper": {}})
 def reconstruct(data, coil_maps, config, progress):
     """P-INR (positional k-space INR with WIRE, Cartesian cine): the KP-INR ablation without the CNN branch."""
     result = train(data, config, with_kinr=False, progress=progress)
