@@ -53,14 +53,16 @@ class InrConfig:
     # P-INR branch.
     layers: int = 7
     width: int = 512  # real-MLP width; WIRE's complex layers use width / sqrt(2) units (same parameter count)
-    # WIRE frequency and spread. The public defaults (30, 10) left the 7-layer stack unable to fit
-    # k-space even with the SIREN-scaled init (relative error 1.00); (10, 5) fits (docs/methods-kp-inr.md).
-    omega0: float = 10.0
-    s0: float = 5.0
+    # WIRE frequency and spread. The encoding already spans the field of view (bands up to N/2);
+    # omega0 multiplies that bandwidth, and k-space content beyond the FOV is exactly what the
+    # undersampled ky lines cannot pin down: omega0 >= 2 fills the missing lines with ~3x the true
+    # energy, omega0 = 1 interpolates them (docs/methods-kp-inr.md).
+    omega0: float = 1.0
+    s0: float = 1.0
     space_bands: int = 120  # per coordinate, sin and cos: 2 * 2 * 120 = 480 inputs
     max_freq: float = 0.0  # highest band; 0 = half the matrix size
     time_features: int = 48  # Gaussian Fourier features of t: 96 inputs
-    time_sigma: float = 2.0
+    time_sigma: float = 1.0  # B ~ N(0, 1), as the paper
     # K-INR branch and interaction (KP-INR).
     unet_channels: int = 64
     unet_levels: int = 2

@@ -5,12 +5,20 @@ import torch
 from inr_core.data import CartesianCine
 from inr_core.fft import fft2c
 from inr_core.methods import get_method
-from inr_core.methods.inr_training import InrConfig, KSpaceINR, _coordinates, _sample_features, train
+from inr_core.methods.inr_training import (
+    InrConfig,
+    KSpaceINR,
+    _coordinates,
+    _sample_features,
+    images_from_kspace,
+    train,
+)
+from inr_core.metrics import score
 from inr_core.sampling import kt_uniform
 
 # Small enough to train in a few seconds on two cores.
-TINY = {"epochs": 60, "lr": 1e-3, "decay_every": 20, "refresh_every": 30, "width": 32, "unet_channels": 4,
-        "k_width": 16, "mid_width": 16, "feature_dim": 8, "space_bands": 8, "time_features": 4}
+TINY = {"epochs": 100, "lr": 3e-3, "decay_every": 50, "refresh_every": 50, "width": 64, "unet_channels": 4,
+        "k_width": 16, "mid_width": 16, "feature_dim": 8, "space_bands": 16, "time_features": 8}
 
 
 def _data(truth, maps, r=4):
@@ -55,7 +63,7 @@ def test_features_are_sampled_by_indexing_and_summed_over_levels():
     assert torch.allclose(got, want)
 
 
-def test_tiny_kp_inr_lowers_its_loss_and_keeps_acquired_samples(truth, maps):
+def test_tiny_kp_inr_lowers_its_loss_keeps_acquired_samples_and_improves_on_zero_filled(truth, maps):
     data = _data(truth, maps)
     result = train(data, InrConfig(**TINY), with_kinr=True)
     first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
@@ -63,6 +71,11 @@ def test_tiny_kp_inr_lowers_its_loss_and_keeps_acquired_samples(truth, maps):
     acquired = data.mask[:, None, :, None].expand_as(data.kspace)
     assert torch.allclose(result.kspace[acquired], data.kspace[acquired], rtol=1e-4, atol=1e-6)
     assert torch.isfinite(result.kspace).all() and result.kspace[~acquired].abs().sum() > 0
+    # Measured: 24.41 dB zero-filled, 25.13-25.32 dB KP-INR over seeds 0-2; with
+    # the previous defaults (omega0 10, s0 5, time sigma 2) the same run scored 24.24 dB.
+    psnr = {name: score(images_from_kspace(k, maps), truth)["summary"]["psnr_mean"]
+            for name, k in (("zero-filled", data.kspace), ("kp-inr", result.kspace))}
+    assert psnr["kp-inr"] > psnr["zero-filled"] + 0.3, psnr
 
 
 def test_p_inr_runs_through_the_registry_with_progress(truth, maps):
