@@ -193,7 +193,6 @@ def markdown(rows: list[dict]) -> str:
 
 def coil_agreement(raw_path: Path, device_name: str = "auto") -> dict:
     """ESPIRiT maps of one raw file against its true maps: agreement over the object, and time."""
-    import h5py
     import torch
 
     from gadgets.base import Chain
@@ -201,10 +200,10 @@ def coil_agreement(raw_path: Path, device_name: str = "auto") -> dict:
     from gadgets.oversampling import RemoveReadoutOversampling
     from inr_core.coils import estimate_coil_maps
     from inr_core.device import resolve_device
-    from pipelines.ismrmrd_io import open_raw
+    from pipelines.ismrmrd_io import open_raw, read_h5
 
     raw = open_raw(raw_path)
-    with h5py.File(raw_path, "r") as f:
+    with read_h5(Path(raw_path), "raw file") as f:
         if "reference" not in f or "coil_maps" not in f["reference"]:
             raise UserError(f"{raw_path}: no /reference/coil_maps to compare with")
         true_maps = torch.from_numpy(f["reference/coil_maps"][0].astype("complex64"))

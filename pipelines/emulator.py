@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
-import h5py
 import ismrmrd
 import numpy as np
 
 from pipelines import protocol
 from pipelines.errors import UserError
+from pipelines.ismrmrd_io import read_h5
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def chain_text(trajectory: str, overrides: dict[str, str]) -> bytes:
 
 def read_waveforms(path: Path, group: str) -> list:
     """Waveforms stored with the raw data (``/<group>/waveforms``), or none."""
-    with h5py.File(path, "r") as f:
+    with read_h5(Path(path), "raw file") as f:
         if "waveforms" not in f[group]:
             return []
         rows = f[group]["waveforms"][()]

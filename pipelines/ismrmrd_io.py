@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,36 @@ def _open_h5(path: Path, what: str) -> h5py.File:
                         f"{' '.join(str(exc).split())}") from None
 
 
+_SHARED: dict[Path, list] = {}  # resolved path -> [open h5py.File, number of users]
+_SHARED_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def read_h5(path: Path, what: str) -> Iterator[h5py.File]:
+    """A read-only handle that every reader of ``path`` in this process shares; the last one closes it.
+
+    HDF5 caches the datatype of a dataset once per file, not per handle, and an ISMRMRD ``data``
+    dataset is a compound with variable-length members. When one of two handles open on the same file
+    closes, a read through the other dereferences the closed handle's file and crashes the process
+    (h5py issue #2920; here: three emulator clients streaming one file, and the
+    acquisitions/waveforms readers of one client). With one shared handle there is no second one.
+    """
+    key = path.resolve()
+    with _SHARED_LOCK:
+        entry = _SHARED.get(key)
+        if entry is None:
+            entry = _SHARED[key] = [_open_h5(path, what), 0]
+        entry[1] += 1
+    try:
+        yield entry[0]
+    finally:
+        with _SHARED_LOCK:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _SHARED[key]
+                entry[0].close()
+
+
 @dataclass
 class RawFile:
     """A validated raw file: header, trajectory, and a fresh acquisition iterator per call."""
@@ -61,7 +92,7 @@ class RawFile:
         return str(getattr(traj, "value", traj)).lower()
 
     def acquisitions(self) -> Iterator[ismrmrd.Acquisition]:
-        with h5py.File(self.path, "r") as f:
+        with read_h5(self.path, "raw file") as f:
             data = f[self.group]["data"]
             for start in range(0, self.count, CHUNK):
                 rows = _read_rows(data, start, min(start + CHUNK, self.count), self.path)
@@ -110,7 +141,7 @@ def _find_group(f: h5py.File, path: Path) -> str:
 def open_raw(path: str | os.PathLike) -> RawFile:
     """Open and validate a raw file; all problems a user can fix raise ``UserError``."""
     path = Path(path)
-    with _open_h5(path, "raw file") as f:
+    with read_h5(path, "raw file") as f:
         group = _find_group(f, path)
         try:
             header_xml = bytes(f[group]["xml"][0])
@@ -211,7 +242,7 @@ class ImageSeries:
 def read_images(path: str | os.PathLike) -> list[ImageSeries]:
     path = Path(path)
     found = []
-    with _open_h5(path, "image file") as f:
+    with read_h5(path, "image file") as f:
         for group_name, group in f.items():
             if not isinstance(group, h5py.Group):
                 continue
@@ -231,7 +262,7 @@ def read_images(path: str | os.PathLike) -> list[ImageSeries]:
 def read_reference(path: str | os.PathLike) -> np.ndarray | None:
     """``/reference/images`` (slices, frames, ny, nx) complex64, or None when the file has none."""
     path = Path(path)
-    with _open_h5(path, "reference file") as f:
+    with read_h5(path, "reference file") as f:
         if "reference" not in f or "images" not in f["reference"]:
             return None
         ref = f["reference"]["images"][()]
