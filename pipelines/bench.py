@@ -203,7 +203,7 @@ def coil_agreement(raw_path: Path, device_name: str = "auto") -> dict:
     from pipelines.ismrmrd_io import open_raw, read_h5
 
     raw = open_raw(raw_path)
-    with read_h5(Path(raw_path), "raw file") as f:
+    with read_h5(raw_path, "raw file") as f:
         if "reference" not in f or "coil_maps" not in f["reference"]:
             raise UserError(f"{raw_path}: no /reference/coil_maps to compare with")
         true_maps = torch.from_numpy(f["reference/coil_maps"][0].astype("complex64"))

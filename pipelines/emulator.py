@@ -69,7 +69,7 @@ def chain_text(trajectory: str, overrides: dict[str, str]) -> bytes:
 
 def read_waveforms(path: Path, group: str) -> list:
     """Waveforms stored with the raw data (``/<group>/waveforms``), or none."""
-    with read_h5(Path(path), "raw file") as f:
+    with read_h5(path, "raw file") as f:
         if "waveforms" not in f[group]:
             return []
         rows = f[group]["waveforms"][()]

@@ -51,7 +51,7 @@ _SHARED_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def read_h5(path: Path, what: str) -> Iterator[h5py.File]:
+def read_h5(path: str | os.PathLike, what: str) -> Iterator[h5py.File]:
     """A read-only handle that every reader of ``path`` in this process shares; the last one closes it.
 
     HDF5 caches the datatype of a dataset once per file, not per handle, and an ISMRMRD ``data``
@@ -60,6 +60,7 @@ def read_h5(path: Path, what: str) -> Iterator[h5py.File]:
     (h5py issue #2920; here: three emulator clients streaming one file, and the
     acquisitions/waveforms readers of one client). With one shared handle there is no second one.
     """
+    path = Path(path)
     key = path.resolve()
     with _SHARED_LOCK:
         entry = _SHARED.get(key)
