@@ -106,6 +106,12 @@ def preset_for(method: str, preset: str | None) -> str:
     return preset if preset is not None and preset in get_method(method).presets else "default"
 
 
+def method_properties(method: str, device: str, preset: str | None) -> dict[str, str]:
+    """Chain properties that run ``method`` on ``device`` with the preset ``preset_for`` picks."""
+    used = preset_for(method, preset)
+    return {"method": method, "device": device, **({"preset": used} if used != "default" else {})}
+
+
 def warn_unused_preset(methods, preset: str | None) -> None:
     if preset is not None and preset != "default" and all(preset_for(m, preset) == "default" for m in methods):
         log.warning("bench: none of %s has a preset %r; all run with their defaults", ", ".join(methods), preset)
@@ -146,7 +152,7 @@ def run_one(raw_path: Path, method: str, device_name: str, out_dir: Path, preset
 
     from inr_core.device import resolve_device
     from inr_core.metrics import score as core_score
-    from pipelines.evaluate import load_pair, score
+    from pipelines.evaluate import load_pair, summarise
     from pipelines.host import Pipeline
     from pipelines.ismrmrd_io import open_raw, write_images
     from pipelines.replay import default_pipeline
@@ -154,10 +160,7 @@ def run_one(raw_path: Path, method: str, device_name: str, out_dir: Path, preset
     device = resolve_device(device_name)
     raw = open_raw(raw_path)
     used = preset_for(method, preset)
-    overrides = {"method": method, "device": device_name}
-    if used != "default":
-        overrides["preset"] = used
-    pipeline = Pipeline.load(default_pipeline(raw.trajectory), overrides)
+    pipeline = Pipeline.load(default_pipeline(raw.trajectory), method_properties(method, device_name, preset))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         torch.cuda.synchronize(device)
@@ -170,12 +173,12 @@ def run_one(raw_path: Path, method: str, device_name: str, out_dir: Path, preset
     write_images(out, images, raw.header_xml)
     protocol = "kp-inr" if raw.trajectory == "cartesian" else "da-inr"
     recon, reference = load_pair(out, raw_path)
+    frames = core_score(recon, reference, protocol)
     row = {"file": raw_path.name, "trajectory": raw.trajectory, "method": method, "preset": used,
            "seconds": seconds, "peak_memory_mb": _peak_memory_mb(device),
            "memory_kind": "cuda" if device.type == "cuda" else "rss", "device": str(device), "images": str(out),
-           **score(recon, reference, protocol)}
+           **summarise(frames, recon, protocol)}
     if per_frame:
-        frames = core_score(recon, reference, protocol)
         row.update({key: [float(v) for v in frames[key]] for key in ("psnr", "ssim", "nrmse")})
     return row
 

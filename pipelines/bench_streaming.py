@@ -26,13 +26,11 @@ DEFAULT_RAW = Path(__file__).parents[1] / "sample_data" / "cine_tiny_ktuniform_R
 def measure(raw, method: str, port: int, device: str = "auto", speed: float = 1.0, realtime: bool = True,
             timeout_s: float = 600.0, preset: str | None = None) -> list:
     from pipelines import protocol
-    from pipelines.bench import preset_for
+    from pipelines.bench import method_properties
     from pipelines.emulator import chain_text, stream
 
-    used = preset_for(method, preset)
-    properties = {"method": method, "device": device}
-    if used != "default":
-        properties["preset"] = used
+    properties = method_properties(method, device, preset)
+    used = properties.get("preset", "default")
     config = protocol.config_text(chain_text(raw.trajectory, properties))
     session = stream(raw, config, port=port, realtime=realtime, speed=speed, timeout_s=timeout_s)
     if session.errors:

@@ -52,7 +52,11 @@ def load_pair(images_path, reference_path, series: str | None = None) -> tuple[n
 def score(recon: np.ndarray, reference: np.ndarray, protocol: str) -> dict:
     from inr_core.metrics import score as core_score
 
-    result = core_score(torch.from_numpy(recon), torch.from_numpy(reference), protocol)
+    return summarise(core_score(torch.from_numpy(recon), torch.from_numpy(reference), protocol), recon, protocol)
+
+
+def summarise(result: dict, recon: np.ndarray, protocol: str) -> dict:
+    """The plain-value summary of an ``inr_core.metrics.score`` result, with its protocol and frame count."""
     summary = dict(result.get("summary", result))
     summary.setdefault("protocol", protocol)
     summary.setdefault("frames", int(recon.shape[0]))
