@@ -131,16 +131,19 @@ def radial_trajectory(angles: np.ndarray, samples: int, oversampling: int = 1) -
 
 # --- registry of Cartesian pattern names -------------------------------------------------------------
 
-def _make_kt_uniform(ny, frames, acceleration, seed=0):
-    return kt_uniform(ny, frames, acceleration)
+# Each maker takes ``acs=False`` to leave out the embedded ACS block: what is left is the pattern's own
+# lattice (the lines it would sample without calibration), the same lines with or without the block.
+
+def _make_kt_uniform(ny, frames, acceleration, seed=0, acs=True):
+    return kt_uniform(ny, frames, acceleration, acs_lines=16 if acs else 0)
 
 
-def _make_kt_gaussian(ny, frames, acceleration, seed=0):
-    return kt_gaussian(ny, frames, acceleration, seed=seed)
+def _make_kt_gaussian(ny, frames, acceleration, seed=0, acs=True):
+    return kt_gaussian(ny, frames, acceleration, seed=seed, acs_lines=16 if acs else 0)
 
 
-def _make_equispaced(ny, frames, acceleration, seed=0):
-    return equispaced(ny, frames, acceleration)
+def _make_equispaced(ny, frames, acceleration, seed=0, acs=True):
+    return equispaced(ny, frames, acceleration, center_fraction=0.08 if acs else 0.0)
 
 
 PATTERNS: dict[str, Callable[..., np.ndarray]] = {
@@ -151,7 +154,8 @@ PATTERNS: dict[str, Callable[..., np.ndarray]] = {
 
 
 def parse_pattern(name: str) -> Callable[..., np.ndarray]:
-    """The mask maker ``f(ny, frames, acceleration, seed=0) -> (frames, ny) bool`` for a pattern name."""
+    """The mask maker ``f(ny, frames, acceleration, seed=0, acs=True) -> (frames, ny) bool`` for a pattern
+    name; ``acs=False`` leaves out the embedded ACS block."""
     key = name.strip().lower().replace("_", "-")
     if key not in PATTERNS:
         raise ValueError(f"unknown sampling pattern {name!r}; known: {', '.join(PATTERNS)}")
@@ -161,6 +165,23 @@ def parse_pattern(name: str) -> Callable[..., np.ndarray]:
 def make_mask(name: str, ny: int, frames: int, acceleration: float, seed: int = 0) -> np.ndarray:
     """Convenience: ``parse_pattern(name)(ny, frames, acceleration, seed=seed)``."""
     return parse_pattern(name)(ny, frames, acceleration, seed=seed)
+
+
+def lattice_mask(name: str, ny: int, frames: int, acceleration: float, seed: int = 0) -> np.ndarray:
+    """The ``(frames, ny)`` mask of ``make_mask`` without its ACS block: each frame's own sampling
+    lattice (kt shift, Gaussian draws or equispaced lines). ``make_mask`` is exactly this mask with
+    ``calibration_lines`` added, so an ACS line of frame t is also an imaging line of t iff it is here."""
+    return parse_pattern(name)(ny, frames, acceleration, seed=seed, acs=False)
+
+
+def partial_fourier_first_line(ny: int, fraction: float | None) -> int:
+    """First acquired line of a partial-Fourier scan that keeps ``round(fraction * ny)`` lines and
+    misses the first ones (0 for None: full k-space). ``fraction`` in [0.5, 1] keeps the DC line ny//2."""
+    if fraction is None:
+        return 0
+    if not 0.5 <= fraction <= 1:
+        raise ValueError(f"partial Fourier fraction must be in [0.5, 1], got {fraction}")
+    return min(ny - round(fraction * ny), ny // 2)
 
 
 def calibration_lines(name: str, ny: int) -> np.ndarray:

@@ -7,12 +7,15 @@ import pytest
 
 from inr_core.sampling import (
     acs_lines,
+    calibration_lines,
     equispaced,
     golden_angle_angles,
     kt_gaussian,
     kt_uniform,
+    lattice_mask,
     make_mask,
     parse_pattern,
+    partial_fourier_first_line,
     radial_trajectory,
 )
 
@@ -96,3 +99,29 @@ def test_radial_trajectory_scale_and_centre():
     assert np.allclose(radius[..., 0], n / 2)  # the spoke starts at -n/2 cycles/FOV
     assert np.allclose(np.diff(radius[0, 0, n:]), 0.5, atol=1e-5)  # steps of 1/oversampling
     assert np.allclose(traj[0, 0, n + 2], [np.cos(0) * 1.0, 0.0])  # first spoke at angle 0
+
+
+@pytest.mark.parametrize("name", ["kt-uniform", "kt-gaussian", "equispaced"])
+@pytest.mark.parametrize("r", [2, 4, 8])
+def test_lattice_is_the_mask_without_its_acs_block(name, r):
+    mask = make_mask(name, NY, FRAMES, r, seed=4)
+    lattice = lattice_mask(name, NY, FRAMES, r, seed=4)
+    acs = np.zeros(NY, bool)
+    acs[calibration_lines(name, NY)] = True
+    assert np.array_equal(mask, lattice | acs)
+    assert lattice.sum(axis=1).max() <= round(NY / r) + 1  # no block left in it
+
+
+def test_kt_uniform_lattice_is_the_shifted_lattice():
+    lattice = lattice_mask("kt-uniform", NY, FRAMES, 4)
+    y, t = np.arange(NY)[None, :], np.arange(FRAMES)[:, None]
+    assert np.array_equal(lattice, (y - t) % 4 == 0)
+
+
+def test_partial_fourier_first_line_keeps_the_dc_line():
+    assert partial_fourier_first_line(96, None) == 0
+    assert partial_fourier_first_line(96, 0.75) == 24
+    assert partial_fourier_first_line(96, 0.5) == 48 == 96 // 2
+    assert partial_fourier_first_line(33, 0.5) == 16  # rounding never drops the DC line
+    with pytest.raises(ValueError):
+        partial_fourier_first_line(96, 0.3)
