@@ -208,19 +208,30 @@ def _paint_heart(canvas, x, y, px, c, tex, wall_rng_seed):
         canvas.paint("lv_papillary", _disk(x, y, center, 0.03 + 0.012 * c, px), MYO * 1.05)
 
 
-def _background_phase(rng, x, y) -> np.ndarray:
-    """Smooth low-order phase (B0/receiver phase); a few tenths of a radian to ~1 rad across the body."""
+def _background_phase(rng, x, y, span: float | None = None) -> np.ndarray:
+    """Smooth low-order phase (B0/receiver phase); a few tenths of a radian to ~1 rad across the body.
+
+    With ``span`` the spatially varying part is rescaled so the phase varies by exactly ``span`` radians
+    (max - min) over the FOV; the draws are the same, so ``span`` changes only the amplitude.
+    """
     c = rng.uniform(-1, 1, size=5) * np.array([math.pi, 0.6, 0.6, 0.5, 0.4])
-    return (c[0] + c[1] * x + c[2] * y + c[3] * (x**2 + y**2) + c[4] * x * y).astype(np.float32)
+    if span is None:  # this exact expression: the sample files depend on its rounding
+        return (c[0] + c[1] * x + c[2] * y + c[3] * (x**2 + y**2) + c[4] * x * y).astype(np.float32)
+    varying = c[1] * x + c[2] * y + c[3] * (x**2 + y**2) + c[4] * x * y
+    varying = varying * (span / max(float(varying.max() - varying.min()), 1e-6))
+    return (c[0] + varying).astype(np.float32)
 
 
-def cardiac_phantom(matrix=128, frames: int = 20, seed: int = 0, return_labels: bool = False):
+def cardiac_phantom(matrix=128, frames: int = 20, seed: int = 0, return_labels: bool = False,
+                    phase_span: float | None = None):
     """Complex64 cine ``(frames, ny, nx)`` over one heartbeat (frame t at phase t/frames).
 
     ``matrix`` is an int (square) or (ny, nx). ``seed`` sets the textures and the background phase;
-    the anatomy and motion are the same for every seed. With ``return_labels`` also returns a dict of
-    per-label visible fractions ``(frames, ny, nx)`` float32 in [0, 1] (``lv_blood``, ``lv_myo``,
-    ``lv_papillary``, ``rv_blood``, ``rv_myo``, ``lung``, ``fat``, ...).
+    the anatomy and motion are the same for every seed. ``phase_span`` (radians) sets how much the
+    smooth background phase varies across the FOV (max - min); None keeps the seed's own amplitude.
+    With ``return_labels`` also returns a dict of per-label visible fractions ``(frames, ny, nx)``
+    float32 in [0, 1] (``lv_blood``, ``lv_myo``, ``lv_papillary``, ``rv_blood``, ``rv_myo``, ``lung``,
+    ``fat``, ...).
     """
     shape = _shape(matrix)
     if frames < 1 or min(shape) < 8:
@@ -229,7 +240,7 @@ def cardiac_phantom(matrix=128, frames: int = 20, seed: int = 0, return_labels: 
     x, y, px = _grid(shape)
     # Texture: a fine and a coarse component, so tissues look grainy but not noisy.
     tex = 0.7 * _smooth_noise(rng, shape, 0.015, px) + 0.7 * _smooth_noise(rng, shape, 0.06, px)
-    phase = _background_phase(rng, x, y)
+    phase = _background_phase(rng, x, y, phase_span)
     c = contraction(np.arange(frames) / frames).astype(np.float32)[:, None, None]
 
     canvas = _Canvas((frames, *shape))

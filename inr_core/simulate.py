@@ -16,6 +16,12 @@ Conventions
 - Radial k-space: ``(T, C, spokes, ro * n)`` samples on the golden-angle trajectory of
   ``inr_core.sampling.radial_trajectory`` (cycles per FOV of the n x n image), computed with
   torchkbnufft and scaled to agree with ``fft2c`` at grid points.
+
+Realistic mode (``simulate_cine(..., realism=Realism())``, see ``Realism``) changes three things: the
+background phase spans a set number of radians across the FOV, the coils are a cardiac array (two rows
+of loop coils, anterior and posterior, see ``cardiac_array``) and the noise level is set by the
+k-space-centre SNR in dB (``kspace_centre_snr_db``) instead of the image-domain ``snr``; ``snr`` then
+reports the image-domain SNR that results. Without ``realism`` the output is unchanged, bit for bit.
 """
 
 from __future__ import annotations
@@ -28,9 +34,49 @@ import torch
 
 from inr_core.fft import fft2c
 from inr_core.phantom import cardiac_phantom
-from inr_core.sampling import golden_angle_angles, radial_trajectory
+from inr_core.sampling import golden_angle_angles, partial_fourier_first_line, radial_trajectory
 
 HEART_LABELS = ("lv_blood", "lv_myo", "lv_papillary", "rv_blood", "rv_myo")
+
+SNR_DB_DEFINITION = (
+    "20 log10 of max over coils c of mean_t |k_tc| / sigma_c, where k_tc is the noise-free k-space centre "
+    "sample of coil c in frame t as written to the file (Cartesian: line center, sample center_sample of "
+    "the 2x oversampled readout; radial: the centre sample of every spoke, averaged too) and sigma_c the "
+    "complex noise std sqrt(E|n|^2) of coil c per sample (what the noise scan measures)")
+
+
+@dataclass(frozen=True)
+class Realism:
+    """What makes a simulated scan look like a scanner's (the defaults are the realistic preset).
+
+    - ``snr_db``: k-space-centre SNR of the strongest coil, in dB (``SNR_DB_DEFINITION``). 50 dB at
+      192x192 with 10 coils is an image-domain SNR of about 33 over the heart (mean |truth| / noise
+      std, seed 0); a fixed centre SNR gives a lower image SNR on a larger matrix, as on a scanner.
+    - ``background_phase_rad``: how far the smooth (B0 / receiver) image phase varies across the FOV,
+      max - min, in radians.
+    - ``partial_fourier``: fraction of the phase-encode lines acquired (in [0.5, 1)); the first
+      ``ny - round(F ny)`` lines are missing. None: full k-space. Applied when the file is written.
+    - ``siemens_acs_flags``: flag the embedded ACS lines the way Siemens scanners do (those on a
+      frame's own sampling lattice CALIBRATION_AND_IMAGING, the others CALIBRATION only) instead of
+      all CALIBRATION_AND_IMAGING. Applied when the file is written.
+    """
+
+    snr_db: float = 50.0
+    background_phase_rad: float = 3.0
+    partial_fourier: float | None = None
+    siemens_acs_flags: bool = True
+
+    def __post_init__(self):
+        if not math.isfinite(self.snr_db):
+            raise ValueError(f"snr_db must be finite, got {self.snr_db}")
+        if not 0 <= self.background_phase_rad <= 4 * math.pi:
+            raise ValueError(f"background_phase_rad must be in [0, 4 pi], got {self.background_phase_rad}")
+        if self.partial_fourier is not None and not 0.5 <= self.partial_fourier < 1:
+            raise ValueError(f"partial_fourier must be in [0.5, 1) or None, got {self.partial_fourier}")
+
+    def first_line(self, ny: int) -> int:
+        """First phase-encode line acquired (0 without partial Fourier)."""
+        return partial_fourier_first_line(ny, self.partial_fourier)
 
 
 @dataclass
@@ -47,6 +93,8 @@ class SimulatedCine:
     seed: int
     readout_oversampling: int
     heart_mask: np.ndarray  # (T, ny, nx) bool: where the SNR is measured
+    realism: Realism | None = None  # None: the plain simulation
+    snr_db: float | None = None  # realistic mode: the k-space-centre SNR the noise was set from
 
     @property
     def frames(self) -> int:
@@ -88,6 +136,68 @@ def coil_sensitivities(coils: int, shape, seed: int = 0) -> torch.Tensor:
     maps = np.stack(maps)
     maps /= np.sqrt((np.abs(maps) ** 2).sum(axis=0, keepdims=True))
     return torch.from_numpy(maps.astype(np.complex64))
+
+
+def cardiac_array(coils: int, shape, seed: int = 0) -> torch.Tensor:
+    """A cardiac phased array: ``ceil(C/2)`` loop coils in a row on the chest (anterior, top of the
+    image) and the rest in a row under the back (posterior, in the table), each row spread left-right
+    over the heart with neighbouring elements overlapping. Same loop model and normalisation as
+    ``coil_sensitivities``; the coil phase is a random offset plus a ramp of about 2 rad per half FOV.
+
+    Encoding along y (anterior-posterior, the phase-encode direction here) comes from two rows only,
+    which is what gives a cardiac array its g-factor. Measured with ``g_factor`` (true maps, no
+    prewhitening) at equispaced R=4 along y over the heart, 192x192, mean over seeds 0-3 of the mean /
+    max: 8 coils 2.3 / 3.6, 10 coils 2.1 / 3.0 (worst seed max 3.6), 16 coils 1.5 / 2.0
+    (docs/simulation.md).
+    """
+    ny, nx = (shape, shape) if isinstance(shape, int) else (int(shape[0]), int(shape[1]))
+    rng = np.random.default_rng(int(seed))
+    half = max(ny, nx) / 2
+    y = ((np.arange(ny) - ny // 2) / half)[:, None]
+    x = ((np.arange(nx) - nx // 2) / half)[None, :]
+    anterior = (coils + 1) // 2
+    maps = []
+    for row_y, n in ((-0.68, anterior), (0.78, coils - anterior)):  # just outside the body outline
+        spacing = 1.0 / max(n - 1, 1)
+        rho = 0.45 if n == 1 else min(0.35, 1.4 * spacing)  # ~11 cm elements, smaller when many: overlap
+        for cx in 0.05 + spacing * (np.arange(n) - (n - 1) / 2):
+            cx, cy = cx + rng.uniform(-0.03, 0.03), row_y + rng.uniform(-0.03, 0.03)
+            mag = (1 + ((x - cx) ** 2 + (y - cy) ** 2) / rho**2) ** -1.5
+            ramp = rng.normal(0, 2.0, 2)
+            phase = rng.uniform(0, 2 * math.pi) + ramp[0] * (x - cx) + ramp[1] * (y - cy)
+            maps.append(mag * np.exp(1j * phase))
+    maps = np.stack(maps)
+    maps /= np.sqrt((np.abs(maps) ** 2).sum(axis=0, keepdims=True))
+    return torch.from_numpy(maps.astype(np.complex64))
+
+
+def g_factor(maps, acceleration: int, cov: np.ndarray | None = None) -> np.ndarray:
+    """SENSE g-factor ``(ny, nx)`` for equispaced undersampling by ``acceleration`` along y (rows):
+    g = sqrt(diag((S^H S)^-1) * diag(S^H S)) over each set of ``acceleration`` pixels that alias onto
+    each other (rows ny/R apart), with S the coil maps, prewhitened by ``cov`` when given."""
+    s = np.asarray(maps.numpy() if isinstance(maps, torch.Tensor) else maps, dtype=np.complex128)
+    c, ny, nx = s.shape
+    r = int(acceleration)
+    if r < 1 or ny % r:
+        raise ValueError(f"acceleration {acceleration} must divide ny={ny}")
+    if c < r:
+        raise ValueError(f"{c} coils cannot unfold R={r} (the g-factor is infinite)")
+    if cov is not None:
+        s = np.linalg.solve(np.linalg.cholesky(cov), s.reshape(c, -1)).reshape(c, ny, nx)
+    a = s.reshape(c, r, ny // r, nx).transpose(2, 3, 0, 1)  # (ny/R, nx, C, R): one aliasing set per pixel
+    gram = a.conj().swapaxes(-1, -2) @ a
+    inv = np.linalg.inv(gram)
+    g = np.sqrt(np.abs(np.diagonal(inv, axis1=-2, axis2=-1).real * np.diagonal(gram, axis1=-2, axis2=-1).real))
+    return g.transpose(2, 0, 1).reshape(ny, nx)
+
+
+def kspace_centre_snr_db(centre, coil_noise_std) -> float:
+    """The k-space-centre SNR in dB of ``SNR_DB_DEFINITION``: ``centre`` the centre samples ``(T, C)``
+    (or ``(T, C, S)`` for radial spokes), ``coil_noise_std`` the ``(C,)`` complex noise std per coil.
+    Works on simulated (noise-free) samples and on samples read back from a file alike."""
+    centre = np.abs(np.asarray(centre))
+    mean = centre.reshape(centre.shape[0], centre.shape[1], -1).mean(axis=(0, 2))
+    return float(20 * np.log10(np.max(mean / np.asarray(coil_noise_std, dtype=np.float64))))
 
 
 def noise_covariance(coils: int, seed: int = 0) -> np.ndarray:
@@ -134,22 +244,36 @@ def radial_kspace(coil_images: torch.Tensor, trajectory_k: torch.Tensor) -> torc
     return out.reshape(t, coil_images.shape[1], s, n)
 
 
+def _centre_samples(clean: torch.Tensor, trajectory: str) -> np.ndarray:
+    """The k-space centre samples of ``SNR_DB_DEFINITION``: ``(T, C)`` Cartesian, ``(T, C, S)`` radial."""
+    k = clean.numpy()
+    if trajectory == "cartesian":
+        return k[:, :, k.shape[2] // 2, k.shape[3] // 2]
+    return k[..., k.shape[-1] // 2]
+
+
 def simulate_cine(matrix=128, frames: int = 20, coils: int = 8, snr: float = 30.0, seed: int = 0,
                   trajectory: str = "cartesian", spokes: int = 13, readout_oversampling: int = 2,
-                  noise_readouts: int = 32) -> SimulatedCine:
-    """Simulate a multi-coil cine with correlated receiver noise (see the module docstring)."""
+                  noise_readouts: int = 32, realism: Realism | None = None) -> SimulatedCine:
+    """Simulate a multi-coil cine with correlated receiver noise (see the module docstring).
+
+    With ``realism`` the noise level comes from ``realism.snr_db`` (``snr`` is ignored and the returned
+    ``snr`` is the resulting image-domain SNR), the coils are ``cardiac_array`` and the background
+    phase spans ``realism.background_phase_rad``.
+    """
     if trajectory not in ("cartesian", "radial"):
         raise ValueError(f"trajectory must be 'cartesian' or 'radial', got {trajectory!r}")
     if snr <= 0 or coils < 1 or frames < 1 or readout_oversampling < 1:
         raise ValueError("snr must be > 0 and coils, frames, readout_oversampling >= 1")
     r_maps, r_cov, r_noise, r_scan = _rngs(seed, 4)
-    images, labels = cardiac_phantom(matrix, frames, seed=seed, return_labels=True)
+    span = None if realism is None else realism.background_phase_rad
+    images, labels = cardiac_phantom(matrix, frames, seed=seed, return_labels=True, phase_span=span)
     ny, nx = images.shape[-2:]
-    maps = coil_sensitivities(coils, (ny, nx), seed=int(r_maps.integers(2**31)))
+    make_maps = coil_sensitivities if realism is None else cardiac_array
+    maps = make_maps(coils, (ny, nx), seed=int(r_maps.integers(2**31)))
     cov = noise_covariance(coils, seed=int(r_cov.integers(2**31)))
-
     heart = sum(labels[k] for k in HEART_LABELS) > 0.5
-    noise_std = float(images.abs().numpy()[heart].mean() / snr)
+    heart_mean = images.abs().numpy()[heart].mean()  # float32, divided as such: the default must not change
     coil_images = images[:, None] * maps[None]
 
     traj = None
@@ -162,7 +286,15 @@ def simulate_cine(matrix=128, frames: int = 20, coils: int = 8, snr: float = 30.
         traj = torch.from_numpy(radial_trajectory(angles, readout_oversampling * nx, readout_oversampling))
         clean = radial_kspace(coil_images, traj)
 
-    t, c = clean.shape[:2]
+    if realism is None:
+        noise_std, snr_db = float(heart_mean / snr), None
+    else:
+        # Centre SNR at noise_std = 1, then scale: the definition is linear in 1 / noise_std.
+        unit_db = kspace_centre_snr_db(_centre_samples(clean, trajectory), np.sqrt(np.real(np.diag(cov))))
+        noise_std, snr_db = 10 ** ((unit_db - realism.snr_db) / 20), float(realism.snr_db)
+        snr = float(heart_mean) / noise_std
+
+    t = clean.shape[0]
     noise = correlated_noise(cov, (t, *clean.shape[2:]), noise_std, r_noise)  # (C, T, ...)
     kspace = clean + torch.from_numpy(np.moveaxis(noise, 0, 1).astype(np.complex64))
     scan = correlated_noise(cov, (noise_readouts * clean.shape[-1],), noise_std, r_scan)
@@ -170,4 +302,5 @@ def simulate_cine(matrix=128, frames: int = 20, coils: int = 8, snr: float = 30.
         images=images, coil_maps=maps, kspace=kspace.contiguous(), trajectory=trajectory, trajectory_k=traj,
         noise=torch.from_numpy(scan.astype(np.complex64)), noise_covariance=cov, noise_std=noise_std,
         snr=float(snr), seed=int(seed), readout_oversampling=int(readout_oversampling), heart_mask=heart,
+        realism=realism, snr_db=snr_db,
     )
