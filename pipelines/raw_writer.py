@@ -11,17 +11,27 @@ File layout
      segments) or spokes (radial). Acquisition order is therefore not frame order.
 - ``/reference``: ``images`` complex64 (slices=1, frames, ny, nx), ``coil_maps`` complex64
   (1, coils, ny, nx), ``heart_mask`` bool (1, frames, ny, nx), ``noise_covariance`` complex128
-  (coils, coils) (relative; times ``noise_std**2``), ``mask`` bool (1, frames, ny) for Cartesian;
-  attributes describe the simulation (seed, snr, noise_std, pattern, acceleration, ...).
+  (coils, coils) (relative; times ``noise_std**2``), ``mask`` bool (1, frames, ny) for Cartesian (the
+  rows acquired), ``calibration_only`` bool (1, frames, ny) where ACS lines are flagged the Siemens way
+  (True: flagged ACQ_IS_PARALLEL_CALIBRATION only); attributes describe the simulation (seed, snr,
+  noise_std, pattern, acceleration, ...; realistic files add snr_db, snr_db_definition,
+  background_phase_rad, partial_fourier, first_line, acs_flags, coil_array and g_factor_r4_mean/max:
+  the equispaced R=4 g-factor of the true maps over the heart, when ny % 4 == 0 and coils >= 4).
 
 Readouts
 - ``idx.phase`` = frame (cardiac phase), ``idx.kspace_encode_step_1`` = line (Cartesian, DC line
   ny//2 = ``encodingLimits.kspace_encoding_step_1.center``) or spoke number within the frame (radial).
+- Partial Fourier (Cartesian, fraction F): rows ``first = ny - round(F ny)`` .. ny-1 are acquired and
+  numbered as scanners do, line = row - first: limits 0 .. ny-1-first with centre ny//2 - first (not
+  the middle of the limits); ``encodedSpace.y`` stays ny, so a reader puts line l at row
+  l - centre + ny//2.
 - ``number_of_samples`` = readout_oversampling * nx with ``center_sample`` = samples // 2.
 - Radial: ``trajectory_dimensions`` = 2, ``traj`` (samples, 2) float32 (kx, ky) in cycles per FOV of
   the reconstructed image (reconSpace): the 2x oversampled spoke runs from -n/2 to n/2 - 0.5.
 - Flags: ACQ_IS_NOISE_MEASUREMENT; ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING on the embedded ACS lines
-  (they are in every frame's mask); ACQ_FIRST_IN_SLICE on the first imaging readout;
+  (they are in every frame's mask) or, given the pattern's lattice (Siemens layout), only on the ACS
+  lines of a frame that lie on that frame's lattice and ACQ_IS_PARALLEL_CALIBRATION on the other ACS
+  lines; ACQ_FIRST_IN_SLICE on the first imaging readout;
   ACQ_LAST_IN_SLICE and ACQ_LAST_IN_MEASUREMENT on the last; ACQ_FIRST_IN_PHASE / ACQ_LAST_IN_PHASE
   on the first / last readout acquired for each cardiac phase.
 - ``acquisition_time_stamp`` (since midnight) and ``physiology_time_stamp[0]`` (time since the R wave)
@@ -44,7 +54,7 @@ import ismrmrd.xsd as xsd
 import numpy as np
 
 from inr_core.sampling import GOLDEN_ANGLE_DEG
-from inr_core.simulate import SimulatedCine
+from inr_core.simulate import SNR_DB_DEFINITION, SimulatedCine, g_factor
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +136,15 @@ def _user_parameters(longs: dict, doubles: dict, strings: dict) -> xsd.userParam
 
 
 def build_header(sim: SimulatedCine, protocol: Protocol, pattern: str | None, acceleration: float | None,
-                 spokes: int | None, beats: int) -> xsd.ismrmrdHeader:
+                 spokes: int | None, beats: int, first_line: int = 0) -> xsd.ismrmrdHeader:
+    """The header; ``first_line`` > 0 is a partial-Fourier scan missing rows 0 .. first_line-1."""
     ny, nx = sim.image_shape
     ro = sim.readout_oversampling
     frames, coils = sim.frames, sim.coils
     fov_x = protocol.fov_mm * nx / max(nx, ny)
     fov_y = protocol.fov_mm * ny / max(nx, ny)
     radial = sim.trajectory == "radial"
-    lines, center = (int(spokes), 0) if radial else (ny, ny // 2)
+    lines, center = (int(spokes), 0) if radial else (ny - first_line, ny // 2 - first_line)
 
     encoding = xsd.encodingType(
         encodedSpace=_space(ro * nx, ny, ro * fov_x, fov_y, protocol.slice_thickness_mm),
@@ -177,10 +188,20 @@ def build_header(sim: SimulatedCine, protocol: Protocol, pattern: str | None, ac
                    "views_per_segment": views_per_segment(frames, protocol),
                    "readout_oversampling": ro, **({"spokes_per_frame": spokes} if radial else {})},
             doubles={"snr": sim.snr, "noise_std": sim.noise_std, "RR_interval_ms": rr,
-                     **({} if radial else {"acceleration": acceleration})},
+                     **({} if radial else {"acceleration": acceleration}), **_realism_doubles(sim, first_line)},
             strings={"simulator": "gadgetron-inr simulate", "trajectory_units": TRAJECTORY_UNITS,
                      **({} if radial else {"sampling_pattern": pattern})}),
     )
+
+
+def _realism_doubles(sim: SimulatedCine, first_line: int) -> dict:
+    """Header parameters only realistic files carry (so plain files keep their exact header)."""
+    if sim.realism is None:
+        return {}
+    out = {"snr_db": sim.snr_db}
+    if first_line:
+        out["partial_fourier"] = sim.realism.partial_fourier
+    return out
 
 
 def header_errors(xml: str | bytes) -> list[str] | None:
@@ -243,7 +264,9 @@ def _noise_acquisitions(sim: SimulatedCine, protocol: Protocol, samples: int, dw
         yield acq
 
 
-def _imaging_acquisitions(sim, order, acs, dwell_us, first_counter, t0_ms):
+def _imaging_acquisitions(sim, order, acs, calibration_only, first_line, dwell_us, first_counter, t0_ms):
+    """Imaging readouts; ``calibration_only`` (frames, ny) bool or None marks the ACS lines flagged
+    CALIBRATION only, ``first_line`` is subtracted from the row to number the lines (partial Fourier)."""
     kspace = sim.kspace.numpy()
     traj = None if sim.trajectory_k is None else sim.trajectory_k.numpy()
     first_of = {}
@@ -254,9 +277,11 @@ def _imaging_acquisitions(sim, order, acs, dwell_us, first_counter, t0_ms):
     for i, r in enumerate(order):
         acq = _acquisition(kspace[r.frame, :, r.index, :], dwell_us, first_counter + i, t0_ms + r.time_ms,
                            r.trigger_ms, None if traj is None else traj[r.frame, r.index])
-        acq.idx.kspace_encode_step_1 = r.index
+        acq.idx.kspace_encode_step_1 = r.index - first_line
         acq.idx.phase = r.frame
-        if r.index in acs:
+        if calibration_only is not None and calibration_only[r.frame, r.index]:
+            acq.set_flag(ismrmrd.ACQ_IS_PARALLEL_CALIBRATION)
+        elif r.index in acs:
             acq.set_flag(ismrmrd.ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING)
         if i == 0:
             acq.set_flag(ismrmrd.ACQ_FIRST_IN_SLICE)
@@ -284,7 +309,7 @@ def _write_acquisitions(path: Path, acqs: list) -> None:
         f["dataset"].create_dataset("data", data=rows, maxshape=(None,), chunks=True)
 
 
-def _write_reference(path: Path, sim: SimulatedCine, mask, attrs: dict) -> None:
+def _write_reference(path: Path, sim: SimulatedCine, mask, attrs: dict, calibration_only=None) -> None:
     with h5py.File(path, "a") as f:
         ref = f.create_group("reference")
         opts = {"compression": "gzip", "compression_opts": 4}
@@ -294,30 +319,66 @@ def _write_reference(path: Path, sim: SimulatedCine, mask, attrs: dict) -> None:
         ref.create_dataset("noise_covariance", data=sim.noise_covariance)
         if mask is not None:
             ref.create_dataset("mask", data=np.asarray(mask, dtype=bool)[None])
+        if calibration_only is not None:
+            ref.create_dataset("calibration_only", data=calibration_only[None])
         for key, value in attrs.items():
             ref.attrs[key] = value
 
 
+def _calibration_only(sampled: np.ndarray, acs_lines, lattice: np.ndarray | None) -> np.ndarray | None:
+    """Siemens layout: an acquired ACS line of frame t is calibration-only unless frame t's own lattice
+    has it too (then it is calibration and imaging). None without a lattice: all ACS lines are both."""
+    if lattice is None:
+        return None
+    acs = np.zeros(sampled.shape[1], dtype=bool)
+    acs[np.asarray(list(acs_lines), dtype=np.int64)] = True
+    return sampled & acs[None] & ~np.asarray(lattice, dtype=bool)
+
+
+def _realism_attrs(sim: SimulatedCine, first_line: int, calibration_only) -> dict:
+    """Reference attributes of a realistic file: the noise definition and what the scan looks like."""
+    attrs = {"realistic": True, "snr_db": float(sim.snr_db), "snr_db_definition": SNR_DB_DEFINITION,
+             "background_phase_rad": float(sim.realism.background_phase_rad),
+             "coil_array": "cardiac: two rows of loop coils, anterior and posterior"}
+    if sim.trajectory == "cartesian":
+        attrs.update(partial_fourier=float(sim.realism.partial_fourier or 1.0), first_line=int(first_line),
+                     acs_flags="siemens" if calibration_only is not None else "calibration_and_imaging")
+    if sim.image_shape[0] % 4 == 0 and sim.coils >= 4:
+        heart = sim.heart_mask.any(axis=0)
+        g = g_factor(sim.coil_maps, 4)[heart]
+        attrs.update(g_factor_r4_mean=float(g.mean()), g_factor_r4_max=float(g.max()))
+    return attrs
+
+
 def write_raw(path, sim: SimulatedCine, mask: np.ndarray | None = None, pattern: str | None = None,
-              acceleration: float | None = None, acs_lines=(), protocol: Protocol | None = None) -> Path:
+              acceleration: float | None = None, acs_lines=(), protocol: Protocol | None = None,
+              lattice: np.ndarray | None = None) -> Path:
     """Write ``sim`` as an ISMRMRD raw file at ``path``.
 
     Cartesian: ``mask`` (frames, ny) bool picks the lines to write, ``acs_lines`` the embedded ACS line
-    indices (flagged calibration-and-imaging). Radial: every simulated spoke is written.
+    indices (flagged calibration-and-imaging). With ``lattice`` (frames, ny), the mask without its ACS
+    block, the ACS lines are flagged the Siemens way instead (see the module docstring); with
+    ``sim.realism.partial_fourier`` the first rows are not written. Radial: every simulated spoke is
+    written.
     """
     protocol = protocol or Protocol()
     path = Path(path)
     radial = sim.trajectory == "radial"
+    first_line = 0
     if radial:
         sampled = np.ones(sim.kspace.shape[0:1] + sim.kspace.shape[2:3], dtype=bool)  # (T, spokes)
         spokes = sampled.shape[1]
     else:
         if mask is None:
             raise ValueError("Cartesian data needs a sampling mask")
-        sampled, spokes = np.asarray(mask, dtype=bool), None
+        sampled, spokes = np.array(mask, dtype=bool), None
+        if sim.realism is not None:
+            first_line = sim.realism.first_line(sampled.shape[1])
+            sampled[:, :first_line] = False
+    calibration_only = None if radial else _calibration_only(sampled, acs_lines, lattice)
     order = segmented_order(sampled, protocol)
     beats = max(r.heartbeat for r in order) + 1
-    header = build_header(sim, protocol, pattern, acceleration, spokes, beats)
+    header = build_header(sim, protocol, pattern, acceleration, spokes, beats, first_line)
     xml = xsd.ToXML(header, "utf-8")
     errors = header_errors(xml)
     if errors:
@@ -336,7 +397,8 @@ def write_raw(path, sim: SimulatedCine, mask: np.ndarray | None = None, pattern:
         dset.close()
         acqs = list(_noise_acquisitions(sim, protocol, samples, dwell_us, noise_t0))
         count = len(acqs)
-        acqs += _imaging_acquisitions(sim, order, set(int(a) for a in acs_lines), dwell_us, count + 1, t0_ms)
+        acqs += _imaging_acquisitions(sim, order, set(int(a) for a in acs_lines), calibration_only, first_line,
+                                      dwell_us, count + 1, t0_ms)
         _write_acquisitions(tmp, acqs)
         ny, nx = sim.image_shape
         attrs = {
@@ -351,7 +413,9 @@ def write_raw(path, sim: SimulatedCine, mask: np.ndarray | None = None, pattern:
         else:
             attrs.update(pattern=str(pattern), acceleration=float(acceleration),
                          acs_lines=np.asarray(sorted(acs_lines), dtype=np.int64))
-        _write_reference(tmp, sim, None if radial else sampled, attrs)
+        if sim.realism is not None:
+            attrs.update(_realism_attrs(sim, first_line, calibration_only))
+        _write_reference(tmp, sim, None if radial else sampled, attrs, calibration_only)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

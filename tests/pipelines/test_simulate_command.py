@@ -9,10 +9,12 @@ import ismrmrd
 import numpy as np
 import pytest
 
-from inr_core.sampling import calibration_lines, make_mask
-from inr_core.simulate import simulate_cine
+from inr_core.sampling import calibration_lines, lattice_mask, make_mask
+from inr_core.simulate import Realism, simulate_cine
 from pipelines import raw_writer
 from pipelines.cli import main
+from pipelines.errors import UserError
+from pipelines.simulate import simulate_file
 
 XSD = "/usr/share/ismrmrd/schema/ismrmrd.xsd"
 CART = dict(matrix=32, frames=20, coils=2, seed=1, pattern="kt-uniform", acceleration=2)
@@ -21,7 +23,7 @@ CART = dict(matrix=32, frames=20, coils=2, seed=1, pattern="kt-uniform", acceler
 def _cli(path, **opts):
     argv = ["simulate", "-o", str(path)]
     for key, value in opts.items():
-        argv += [f"--{key}", str(value)]
+        argv += [f"--{key.replace('_', '-')}"] + ([str(value)] if value != "" else [])  # "": a bare switch
     return main(argv)
 
 
@@ -244,3 +246,156 @@ def test_tiny_sample_file_is_what_its_readme_command_writes(tmp_path):
         np.testing.assert_allclose(a.data, b.data, rtol=1e-4, atol=1e-5)
     with h5py.File(sample, "r") as f, h5py.File(fresh, "r") as g:
         np.testing.assert_allclose(f["reference/images"][()], g["reference/images"][()], atol=1e-5)
+
+
+# --- realistic mode -----------------------------------------------------------------------------------
+
+REAL = dict(matrix=32, frames=4, coils=4, seed=1, pattern="kt-uniform", acceleration=4)
+
+
+@pytest.fixture(scope="module")
+def realistic_file(tmp_path_factory):
+    return simulate_file(tmp_path_factory.mktemp("sim") / "real.h5", realistic=True, **REAL)
+
+
+def _imaging(acqs):
+    return [a for a in acqs if not a.flag(ismrmrd.ACQ_IS_NOISE_MEASUREMENT)]
+
+
+def _limits(xml):
+    return ismrmrd.xsd.CreateFromDocument(xml).encoding[0].encodingLimits
+
+
+def test_simulate_file_writes_what_the_command_writes(tmp_path):
+    via_cli, via_api = tmp_path / "cli.h5", tmp_path / "api.h5"
+    assert _cli(via_cli, realistic="", partial_fourier=0.75, **REAL) == 0
+    simulate_file(via_api, realistic=True, partial_fourier=0.75, **REAL)
+    (xml_a, rows_a), (xml_b, rows_b) = _read(via_cli), _read(via_api)
+    assert xml_a == xml_b and len(rows_a) == len(rows_b)
+    for a, b in zip(rows_a, rows_b, strict=True):
+        assert (a.flags, a.phase, a.line, a.time) == (b.flags, b.phase, b.line, b.time)
+        assert np.array_equal(a.data, b.data)
+
+
+def test_realistic_acs_lines_are_flagged_the_siemens_way(realistic_file):
+    _, acqs = _read(realistic_file)
+    lattice = lattice_mask("kt-uniform", 32, 4, 4)
+    acs = set(calibration_lines("kt-uniform", 32).tolist())
+    seen = {t: set() for t in range(4)}
+    with h5py.File(realistic_file, "r") as f:
+        calibration_only = f["reference/calibration_only"][0]
+        assert f["reference"].attrs["acs_flags"] == "siemens"
+    for a in _imaging(acqs):
+        both = a.flag(ismrmrd.ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING)
+        only = a.flag(ismrmrd.ACQ_IS_PARALLEL_CALIBRATION)
+        assert not (both and only)
+        if a.line in acs:
+            seen[a.phase].add(a.line)
+            assert both == bool(lattice[a.phase, a.line]) and only == (not lattice[a.phase, a.line])
+        else:
+            assert not (both or only)
+        assert calibration_only[a.phase, a.line] == only
+    assert all(lines == acs for lines in seen.values())  # every ACS line in every frame
+    assert calibration_only.sum() == 4 * (16 - 16 // 4)  # R=4: a quarter of the block is on each lattice
+
+
+def test_realistic_snr_db_measured_back_from_the_file(realistic_file):
+    xml, acqs = _read(realistic_file)
+    header = ismrmrd.xsd.CreateFromDocument(xml)
+    centre_line = header.encoding[0].encodingLimits.kspace_encoding_step_1.center
+    noise = np.concatenate([a.data for a in acqs if a.flag(ismrmrd.ACQ_IS_NOISE_MEASUREMENT)], axis=1)
+    sigma = np.sqrt((np.abs(noise) ** 2).mean(axis=1))
+    centre = np.array([a.data[:, a.center_sample] for a in _imaging(acqs) if a.line == centre_line])  # (T, C)
+    assert centre.shape == (4, 4)
+    measured = 20 * np.log10((np.abs(centre).mean(axis=0) / sigma).max())
+    assert abs(measured - 50.0) < 0.3
+    doubles = {p.name: p.value for p in header.userParameters.userParameterDouble}
+    assert doubles["snr_db"] == 50.0
+    with h5py.File(realistic_file, "r") as f:
+        attrs = f["reference"].attrs
+        assert attrs["snr_db"] == 50.0
+        assert "max over coils" in attrs["snr_db_definition"]
+        assert 1.0 <= attrs["g_factor_r4_mean"] <= attrs["g_factor_r4_max"]
+
+
+def test_realistic_headers_validate_against_the_xsd(realistic_file, tmp_path):
+    radial = simulate_file(tmp_path / "radial.h5", trajectory="radial", matrix=32, frames=2, coils=2, spokes=5,
+                           realistic=True)
+    single = simulate_file(tmp_path / "one.h5", realistic=True, partial_fourier=0.6, **{**REAL, "frames": 1})
+    for path in (realistic_file, radial, single):
+        xml, _ = _read(path)
+        errors = raw_writer.header_errors(xml)
+        if errors is None:
+            pytest.skip("lxml or the ISMRMRD XSD not installed")
+        assert errors == [], errors
+
+
+def test_partial_fourier_lines_are_numbered_from_the_first_acquired_row(tmp_path):
+    path = simulate_file(tmp_path / "pf.h5", realistic=True, partial_fourier=0.75, **REAL)
+    xml, acqs = _read(path)
+    header = ismrmrd.xsd.CreateFromDocument(xml)
+    lim = header.encoding[0].encodingLimits.kspace_encoding_step_1
+    first = 32 - round(0.75 * 32)
+    assert (lim.minimum, lim.maximum, lim.center) == (0, 32 - first - 1, 32 // 2 - first) == (0, 23, 8)
+    assert header.encoding[0].encodedSpace.matrixSize.y == 32
+    assert lim.center != (lim.minimum + lim.maximum) // 2  # asymmetric, as scanners write it
+
+    sim = simulate_cine(32, 4, 4, seed=1, realism=Realism(partial_fourier=0.75))
+    mask = make_mask("kt-uniform", 32, 4, 4, seed=1)
+    mask[:, :first] = False
+    seen = np.zeros_like(mask)
+    for a in _imaging(acqs):
+        row = a.line - lim.center + 32 // 2  # where a reader puts line l
+        assert 0 <= a.line <= lim.maximum and row >= first
+        seen[a.phase, row] = True
+        np.testing.assert_array_equal(a.data, sim.kspace[a.phase, :, row].numpy())
+    assert np.array_equal(seen, mask)
+    with h5py.File(path, "r") as f:
+        assert np.array_equal(f["reference/mask"][0], mask)
+        assert f["reference"].attrs["first_line"] == first and f["reference"].attrs["partial_fourier"] == 0.75
+
+
+def test_single_frame_has_no_cardiac_phase_dimension(tmp_path):
+    path = tmp_path / "one.h5"
+    assert _cli(path, realistic="", **{**REAL, "frames": 1}) == 0
+    xml, acqs = _read(path)
+    limits = _limits(xml)
+    assert limits.phase.maximum == 0 and limits.repetition.maximum == 0
+    imaging = _imaging(acqs)
+    assert {a.phase for a in imaging} == {0}
+    mask = make_mask("kt-uniform", 32, 1, 4, seed=1)
+    assert sorted(a.line for a in imaging) == np.flatnonzero(mask[0]).tolist()
+    assert imaging[0].flag(ismrmrd.ACQ_FIRST_IN_PHASE) and imaging[-1].flag(ismrmrd.ACQ_LAST_IN_MEASUREMENT)
+    with h5py.File(path, "r") as f:
+        assert f["reference/images"].shape == (1, 1, 32, 32)
+
+
+def test_plain_files_carry_no_realistic_extras(cartesian_file):
+    xml, acqs = _read(cartesian_file)
+    assert b"snr_db" not in xml
+    assert not any(a.flag(ismrmrd.ACQ_IS_PARALLEL_CALIBRATION) for a in acqs)
+    with h5py.File(cartesian_file, "r") as f:
+        assert "calibration_only" not in f["reference"] and "snr_db" not in f["reference"].attrs
+
+
+@pytest.mark.parametrize("opts", [
+    dict(snr_db=40),
+    dict(partial_fourier=0.75),
+    dict(realistic="", snr=20),
+    dict(realistic="", partial_fourier=0.4),
+    dict(realistic="", partial_fourier=1.0),
+    dict(realistic="", trajectory="radial", partial_fourier=0.75),
+])
+def test_bad_realistic_options_exit_2_without_output(tmp_path, capsys, opts):
+    path = tmp_path / "bad.h5"
+    assert _cli(path, matrix=16, frames=2, coils=1, **opts) == 2
+    assert not path.exists()
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("gadgetron-inr: error: --")
+
+
+def test_simulate_file_refuses_an_existing_file_without_force(tmp_path):
+    path = tmp_path / "keep.h5"
+    path.write_bytes(b"precious")
+    with pytest.raises(UserError, match="exists"):
+        simulate_file(path, matrix=16, frames=2, coils=1, acceleration=2)
+    assert path.read_bytes() == b"precious"
