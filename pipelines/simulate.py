@@ -123,7 +123,8 @@ def simulate_file(path, *, trajectory="cartesian", pattern=DEFAULT_PATTERN, acce
         what = f"radial, {spokes} spokes/frame"
     else:
         mask = make_mask(pattern, matrix, frames, acceleration, seed=seed)
-        lattice = lattice_mask(pattern, matrix, frames, acceleration, seed=seed) if realistic else None
+        siemens = realism is not None and realism.siemens_acs_flags
+        lattice = lattice_mask(pattern, matrix, frames, acceleration, seed=seed) if siemens else None
         write_raw(path, sim, mask=mask, pattern=pattern, acceleration=acceleration,
                   acs_lines=calibration_lines(pattern, matrix), lattice=lattice)
         what = f"cartesian {pattern} R={acceleration:g} (effective {mask.size / mask.sum():.2f})"

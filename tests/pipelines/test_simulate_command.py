@@ -18,6 +18,7 @@ from pipelines.simulate import simulate_file
 
 XSD = "/usr/share/ismrmrd/schema/ismrmrd.xsd"
 CART = dict(matrix=32, frames=20, coils=2, seed=1, pattern="kt-uniform", acceleration=2)
+REAL = dict(matrix=32, frames=4, coils=4, seed=1, pattern="kt-uniform", acceleration=4)
 
 
 def _cli(path, **opts):
@@ -66,6 +67,11 @@ def radial_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("sim") / "radial.h5"
     assert _cli(path, trajectory="radial", matrix=32, frames=4, coils=2, spokes=5, seed=2) == 0
     return path
+
+
+@pytest.fixture(scope="module")
+def realistic_file(tmp_path_factory):
+    return simulate_file(tmp_path_factory.mktemp("sim") / "real.h5", realistic=True, **REAL)
 
 
 def test_prints_the_written_path(tmp_path, capsys):
@@ -181,9 +187,9 @@ def test_debian_ismrmrd_tools_read_the_file(cartesian_file, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("ismrmrd_test_xml") is None, reason="Debian ismrmrd-tools not installed")
-def test_debian_xml_parser_reads_the_header(cartesian_file, radial_file, tmp_path):
+def test_debian_xml_parser_reads_the_header(cartesian_file, radial_file, realistic_file, tmp_path):
     # Debian's ismrmrd_info only prints the library version, so the C++ header parser stands in for it.
-    for raw in (cartesian_file, radial_file):
+    for raw in (cartesian_file, radial_file, realistic_file):
         xml = tmp_path / "header.xml"
         with h5py.File(raw, "r") as f:
             xml.write_bytes(f["dataset/xml"][0])
@@ -249,14 +255,6 @@ def test_tiny_sample_file_is_what_its_readme_command_writes(tmp_path):
 
 
 # --- realistic mode -----------------------------------------------------------------------------------
-
-REAL = dict(matrix=32, frames=4, coils=4, seed=1, pattern="kt-uniform", acceleration=4)
-
-
-@pytest.fixture(scope="module")
-def realistic_file(tmp_path_factory):
-    return simulate_file(tmp_path_factory.mktemp("sim") / "real.h5", realistic=True, **REAL)
-
 
 def _imaging(acqs):
     return [a for a in acqs if not a.flag(ismrmrd.ACQ_IS_NOISE_MEASUREMENT)]
