@@ -84,6 +84,17 @@ class Gadget:
     def prop(self, key: str, default: str | None = None) -> str | None:
         return self.properties.get(key, default)
 
+    def flag(self, key: str, default: bool) -> bool:
+        """A boolean property: true/yes/on/1 or false/no/off/0; anything else is an error naming it."""
+        text = (self.prop(key) or "").strip().lower()
+        if not text:
+            return default
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise GadgetError(f"property {key} must be true or false, not {self.prop(key)!r}")
+
     def process(self, item) -> Iterable:
         """Items out for one item in. Default: pass the item on unchanged."""
         return (item,)

@@ -1,57 +1,56 @@
-"""CoilMaps: ESPIRiT sensitivities from the time-averaged calibration data of a ``CineSlice``.
+"""CoilMaps: ESPIRiT sensitivities and the images' intensity correction for a ``CineSlice``.
 
-``inr_core.coils.estimate_coil_maps`` chooses the calibration region (separate ACS lines when the
-slice has them, otherwise the time-averaged centre of the data; for radial the gridded centre of
-all spokes pooled). Properties: ``calibration_width`` (calibration lines used, default 24) and any
-``espirit_*`` property, passed on without the prefix (``espirit_kernel_width``, ``espirit_thresh``,
+``inr_core.coils.coil_maps_and_intensity`` does the work: it chooses the calibration region (the
+slice's time-averaged calibration lines, see ``gadgets.cine_buffer``; for radial the gridded centre
+of all spokes pooled), estimates unit-norm maps and, when the data were prewhitened
+(``CineSlice.whitener``), the factor that puts images back on the object's scale.
+Properties: ``calibration_width`` (calibration lines used, default 24) and any ``espirit_*``
+property, passed on without the prefix (``espirit_kernel_width``, ``espirit_thresh``,
 ``espirit_crop``).
-
-After prewhitening with W (``notes["whitener"]``, see ``gadgets.noise``) the data's sensitivities
-are ``W s`` while ESPIRiT returns unit-norm ``W s / |W s|``, so any method's images come out as
-``rho |W s|``: spatially weighted. The maps stay unit-norm (iterative methods are tuned for
-that: rescaled maps slow their convergence badly), and the weight is undone on the images instead:
-``notes["intensity"] = |W^-1 m|`` (= ``1 / |W s|`` since ``|s| = 1``), which Reconstruction
-multiplies into the images; 1 where the maps vanish.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from gadgets.base import Gadget
+from gadgets.base import Gadget, GadgetError
 from gadgets.items import CineSlice
-from inr_core.coils import estimate_coil_maps
+from inr_core.coils import coil_maps_and_intensity
 
-
-def _number(text: str):
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-def intensity_correction(maps: torch.Tensor, w: np.ndarray) -> torch.Tensor:
-    """``(ny, nx)`` factor putting images made with unit-norm whitened maps back on the object's scale."""
-    w_inv = torch.from_numpy(np.linalg.inv(w).astype(np.complex64)).to(maps.device)
-    norm = torch.einsum("ij,jyx->iyx", w_inv, maps).abs().pow(2).sum(0).sqrt()
-    return torch.where(maps.abs().pow(2).sum(0) > 0, norm, torch.ones_like(norm)).to(torch.float32)
+ESPIRIT_OPTIONS = {"kernel_width": int, "thresh": float, "crop": float}
 
 
 class CoilMaps(Gadget):
     def configure(self) -> None:
-        self.width = int(self.prop("calibration_width", "24"))
-        self.options = {k[len("espirit_"):]: _number(v) for k, v in self.properties.items() if k.startswith("espirit_")}
+        self.options = {"width": self._number("calibration_width", int, "24")}
+        for key, value in self.properties.items():
+            if key.startswith("espirit_"):
+                name = key[len("espirit_"):]
+                if name not in ESPIRIT_OPTIONS:
+                    raise GadgetError(f"unknown property {key} (ESPIRiT options: "
+                                      f"{', '.join('espirit_' + k for k in ESPIRIT_OPTIONS)})")
+                self.options[name] = self._number(key, ESPIRIT_OPTIONS[name], value)
+        kernel = self.options.get("kernel_width", 6)
+        if kernel < 1 or self.options["width"] <= kernel:
+            raise GadgetError(f"calibration_width ({self.options['width']}) must be larger than "
+                              f"espirit_kernel_width ({kernel}), which must be at least 1")
+
+    def _number(self, key: str, kind: type, default: str):
+        text = self.prop(key, default)
+        try:
+            return kind(text)
+        except ValueError:
+            raise GadgetError(f"property {key} must be a number ({kind.__name__}), not {text!r}") from None
 
     def process(self, item):
         if not isinstance(item, CineSlice):
             return (item,)
         if self.progress is not None:
             self.progress(0, 1, f"slice {item.slice}: coil maps")
-        item.coil_maps = self.estimate(item.data)
-        if item.notes.get("whitener") is not None:
-            item.notes["intensity"] = intensity_correction(item.coil_maps, item.notes["whitener"])
+        try:
+            maps, intensity = coil_maps_and_intensity(item.data, item.whitener, **self.options)
+        except ValueError as exc:  # calibration too small for the kernel: about the scan, not a crash
+            raise GadgetError(f"slice {item.slice}: {exc}") from None
+        item.coil_maps = maps.to(torch.complex64)
+        item.intensity = intensity
         return (item,)
-
-    def estimate(self, data) -> torch.Tensor:
-        return torch.as_tensor(estimate_coil_maps(data, width=self.width, **self.options)).to(torch.complex64)

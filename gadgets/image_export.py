@@ -3,7 +3,10 @@
 Image array layout: numpy ``(ny, nx)`` = (phase-encode rows, readout columns), created with
 ``Image.from_array(..., transpose=False)`` (explicit: the default flipped between ismrmrd 1.14 and
 1.15), so ``matrix_size = (nx, ny, 1)`` and ``image.data[0, 0]`` is the ``(ny, nx)`` array again.
-Images larger than the header's reconSpace (phase oversampling) are cropped to it, centred.
+Images are brought to the header's reconSpace (``to_recon_space``): Cartesian images cover the
+encodedSpace FOV (less the readout oversampling already removed), so they are cropped to the recon
+FOV in both directions, and resampled only if the pixel count then differs from the recon matrix;
+radial images are made on the recon grid. The written images carry the reconSpace matrix and FOV.
 
 Header: copied from the frame's reference readout (position, read/phase/slice directions,
 patient_table_position, acquisition and physiology time stamps, set, contrast), then
@@ -18,16 +21,45 @@ from __future__ import annotations
 
 import ismrmrd
 import numpy as np
+import torch
 
 from gadgets.base import Gadget, GadgetError
+from gadgets.cine_buffer import header_trajectory
 from gadgets.items import CineSlice
 
 
-def _crop(images: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    ny, nx = images.shape[-2:]
-    ty, tx = min(shape[0], ny), min(shape[1], nx)
-    y0, x0 = ny // 2 - ty // 2, nx // 2 - tx // 2
-    return images[..., y0:y0 + ty, x0:x0 + tx]
+def _fit_axis(images: np.ndarray, axis: int, n: int) -> np.ndarray:
+    """Centre-crop (or zero-pad) ``axis`` to ``n`` samples, DC/centre at index ``n // 2``."""
+    size = images.shape[axis]
+    if n <= size:
+        start = size // 2 - n // 2
+        return np.take(images, np.arange(start, start + n), axis=axis)
+    pad = [(0, 0)] * images.ndim
+    pad[axis] = (n // 2 - size // 2, n - size - (n // 2 - size // 2))
+    return np.pad(images, pad)
+
+
+def to_recon_space(images: np.ndarray, image_fov: tuple[float, float], recon_shape: tuple[int, int],
+                   recon_fov: tuple[float, float]) -> np.ndarray:
+    """``(T, ny, nx)`` images covering ``image_fov`` (mm, y and x) -> the reconSpace matrix and FOV.
+
+    Crop to the recon FOV at the image's own pixel size (phase or readout oversampling), then, only
+    if the pixel count still differs from the recon matrix (scanner-side interpolation), resample
+    by zero-padding or truncating k-space, scaled so that intensities stay those of the object.
+    """
+    from inr_core.fft import fft2c, ifft2c
+
+    out = images
+    for axis, (fov, rfov) in zip((-2, -1), zip(image_fov, recon_fov, strict=True), strict=True):
+        pixel = fov / images.shape[axis]
+        out = _fit_axis(out, axis, max(1, round(rfov / pixel)) if pixel > 0 and rfov > 0 else images.shape[axis])
+    if tuple(out.shape[-2:]) == tuple(recon_shape):
+        return out
+    kspace = fft2c(torch.from_numpy(np.ascontiguousarray(out, np.complex64))).numpy()
+    for axis, n in zip((-2, -1), recon_shape, strict=True):
+        kspace = _fit_axis(kspace, axis, n)
+    gain = np.sqrt(np.prod(recon_shape) / np.prod(out.shape[-2:]))
+    return (ifft2c(torch.from_numpy(np.ascontiguousarray(kspace))).numpy() * gain).astype(np.complex64)
 
 
 class ImageExport(Gadget):
@@ -37,16 +69,25 @@ class ImageExport(Gadget):
             raise GadgetError(f"output must be magnitude or complex, not {self.output!r}")
         self.series = int(self.prop("image_series_index", "1"))
         self.description = self.prop("sequence_description")
-        recon = self.header.encoding[0].reconSpace
+        enc = self.header.encoding[0]
+        recon = enc.reconSpace
         self.recon_shape = (int(recon.matrixSize.y), int(recon.matrixSize.x))
         self.fov = (float(recon.fieldOfView_mm.x), float(recon.fieldOfView_mm.y), float(recon.fieldOfView_mm.z))
+        self.cartesian = header_trajectory(self.header) == "cartesian"
+        encoded = enc.encodedSpace
+        # mm per image pixel of the encoded grid; removing readout oversampling keeps it
+        self.encoded_pixel = (float(encoded.fieldOfView_mm.y) / int(encoded.matrixSize.y),
+                              float(encoded.fieldOfView_mm.x) / int(encoded.matrixSize.x))
 
     def process(self, item):
         if not isinstance(item, CineSlice):
             return (item,)
         if item.images is None:
             raise GadgetError(f"slice {item.slice} reached ImageExport without images (put Reconstruction first)")
-        images = _crop(item.images.numpy(), self.recon_shape)
+        images = item.images.numpy()
+        if self.cartesian:
+            image_fov = tuple(p * n for p, n in zip(self.encoded_pixel, images.shape[-2:], strict=True))
+            images = to_recon_space(images, image_fov, self.recon_shape, (self.fov[1], self.fov[0]))
         magnitude = np.abs(images).astype(np.float32)
         # One display window per slice, from the bright end of the magnitude (robust to outliers).
         high = float(np.percentile(magnitude, 99.5)) if magnitude.size else 0.0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from inr_core.data import CartesianCine, RadialCine
@@ -19,7 +20,11 @@ class CineSlice:
       k-space centre), copied into the image headers;
     - ``header``: the ISMRMRD header (``ismrmrd.xsd.ismrmrdHeader``);
     - ``frame_dimension``: ``"phase"`` or ``"repetition"``: which counter numbered the frames;
-    - ``coil_maps`` ``(C, ny, nx)`` complex, set by CoilMaps;
+    - ``whitener``: the ``(C, C)`` prewhitening matrix W the data went through, or None (set by
+      CineBuffer from the noise readouts NoisePrewhitening forwards);
+    - ``coil_maps`` ``(C, ny, nx)`` complex, unit-norm, and ``intensity``: ``(ny, nx)`` float or None,
+      the factor that puts images made with those maps on the object's scale (set by CoilMaps, from
+      ``inr_core.coils.coil_maps_and_intensity``; Reconstruction multiplies it in);
     - ``images`` ``(T, ny, nx)`` complex, and ``method`` (its name), set by Reconstruction.
     """
 
@@ -28,10 +33,11 @@ class CineSlice:
     frame_headers: list
     header: object
     frame_dimension: str = "phase"
+    whitener: np.ndarray | None = None
     coil_maps: torch.Tensor | None = None
+    intensity: torch.Tensor | None = None
     images: torch.Tensor | None = None
     method: str | None = None
-    notes: dict = field(default_factory=dict)
 
     @property
     def frames(self) -> int:

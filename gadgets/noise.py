@@ -4,23 +4,20 @@ Noise readouts (ACQ_IS_NOISE_MEASUREMENT) are collected, never passed on as data
 other readout arrives the whitening matrix W (C x C) is computed once, and every later readout's
 data becomes ``W @ data``. Without a noise scan the readouts pass unchanged (logged once).
 
-The bandwidth ratio given to ``inr_core.noise.noise_prewhitener`` is
-``noise sample_time_us / imaging sample_time_us``: noise sampled with a longer dwell time (narrower
-bandwidth) has a smaller variance per sample than the imaging readouts will see.
+W comes from ``inr_core.noise.prewhitener_from_readouts`` (bandwidth ratio from the noise and
+imaging ``sample_time_us``).
 
-Scale. A unit-variance whitener multiplies the images by about 1/noise_std, and the evaluation
-protocols (and anyone comparing methods) need images on the object's scale. So by default
-(property ``preserve_scale``, default true) W is divided by ``sqrt(trace(W^H W) / C)``: a mean gain
-of 1 over coil directions; uncorrelated equal-variance noise leaves the data untouched.
-``preserve_scale=false`` gives Gadgetron's unit-variance convention.
+Scale: by default (property ``preserve_scale``, default true) W keeps the data's mean gain (see
+``inr_core.noise``); ``preserve_scale=false`` gives Gadgetron's unit-variance convention.
 
-Whitening still changes the effective coil sensitivities from ``s`` to ``W s``, and coil maps
-estimated from whitened data are normalised to ``W s / |W s|``, so images would carry the
-spatially varying factor ``|W s|``. To let the cine chain undo that, the noise readouts are
-forwarded after the whitening starts (property ``forward_noise``, default true), unchanged,
-still flagged as noise (every stage skips them as data) and marked with ``WHITENED_MARK``
+Whitening changes the effective coil sensitivities from ``s`` to ``W s``, and coil maps estimated
+from whitened data are normalised to ``W s / |W s|``, so images would carry the spatially varying
+factor ``|W s|``. To let the cine chain undo that, the noise readouts are forwarded after the
+whitening starts (property ``forward_noise``, default true), unchanged, still flagged as noise
+(every stage skips them as data) and marked with ``WHITENED_MARK``
 (ACQ_USER8): "the data after these were whitened with the W they give". CineBuffer recomputes W
-from them with :func:`whitener` and CoilMaps rescales its maps to ``W s``.
+from them with the same function (``inr_core.noise.prewhitener_from_readouts``) and CoilMaps
+derives the images' intensity correction from it (``inr_core.coils.coil_maps_and_intensity``).
 """
 
 from __future__ import annotations
@@ -29,44 +26,19 @@ import logging
 
 import ismrmrd
 import numpy as np
-import torch
 
 from gadgets.base import Gadget, GadgetError
+from inr_core.noise import prewhitener_from_readouts
 
 log = logging.getLogger(__name__)
 
 WHITENED_MARK = ismrmrd.ACQ_USER8
 
 
-def _flag(text: str | None, default: bool) -> bool:
-    if text is None or text == "":
-        return default
-    return text.lower() not in ("0", "false", "no", "off")
-
-
-def whitener(noise: list[np.ndarray], noise_dwell: float | None, imaging_dwell: float | None,
-             preserve_scale: bool = True) -> np.ndarray:
-    """W (C x C) complex64 from noise readouts (each (C, N)); see the module docstring."""
-    from inr_core.noise import noise_prewhitener
-
-    channels = {n.shape[0] for n in noise}
-    if len(channels) != 1:
-        raise GadgetError(f"noise readouts have differing channel counts {sorted(channels)}")
-    ratio = (noise_dwell / imaging_dwell) if (noise_dwell and imaging_dwell) else 1.0
-    try:
-        w = noise_prewhitener(torch.from_numpy(np.concatenate(noise, axis=1)), ratio)
-    except ValueError as exc:  # e.g. a covariance that is not positive definite: bad noise data
-        raise GadgetError(f"cannot prewhiten from the noise readouts: {exc}") from None
-    w = w.cpu().numpy().astype(np.complex64)
-    if preserve_scale:
-        w = w / np.sqrt(np.trace(w.conj().T @ w).real / w.shape[0])
-    return w.astype(np.complex64)
-
-
 class NoisePrewhitening(Gadget):
     def configure(self) -> None:
-        self.preserve_scale = _flag(self.prop("preserve_scale"), True)
-        self.forward_noise = _flag(self.prop("forward_noise"), True)
+        self.preserve_scale = self.flag("preserve_scale", True)
+        self.forward_noise = self.flag("forward_noise", True)
         self.noise: list[ismrmrd.Acquisition] = []
         self.whitener: np.ndarray | None = None
         self.decided = False  # True once the first imaging readout has been seen
@@ -98,8 +70,11 @@ class NoisePrewhitening(Gadget):
             log.info("no noise readouts: channels are not prewhitened")
             return []
         noise = [np.asarray(n.data, np.complex64) for n in self.noise]
-        self.whitener = whitener(noise, float(self.noise[-1].sample_time_us), float(first.sample_time_us),
-                                 self.preserve_scale)
+        try:
+            self.whitener = prewhitener_from_readouts(noise, float(self.noise[-1].sample_time_us),
+                                                      float(first.sample_time_us), self.preserve_scale)
+        except ValueError as exc:  # e.g. a covariance that is not positive definite: bad noise data
+            raise GadgetError(f"cannot prewhiten from the noise readouts: {exc}") from None
         log.info("prewhitening %d channels from %d noise samples", self.whitener.shape[0],
                  sum(n.shape[1] for n in noise))
         forwarded = []

@@ -49,7 +49,7 @@ class RemoveReadoutOversampling(Gadget):
     def configure(self) -> None:
         enc = self.header.encoding[0]
         self.active = int(enc.encodedSpace.matrixSize.x) == 2 * int(enc.reconSpace.matrixSize.x)
-        self.non_cartesian = self.prop("non_cartesian", "false").lower() in ("1", "true", "yes", "on")
+        self.non_cartesian = self.flag("non_cartesian", False)
 
     def process(self, item):
         if not self.active or not isinstance(item, ismrmrd.Acquisition):

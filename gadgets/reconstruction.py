@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 DEFAULT_METHOD = "l-plus-s"
 OWN = {"method", "preset", "device"}
 # Properties read by the other stages of the composed cine node.
-NOT_METHOD_OPTIONS = {"calibration_width", "output", "image_series_index", "window", "sequence_description"}
+NOT_METHOD_OPTIONS = {"calibration_width", "calibration_as_data", "output", "image_series_index", "window",
+                      "sequence_description"}
 
 
 class Reconstruction(Gadget):
@@ -53,8 +54,8 @@ class Reconstruction(Gadget):
         except ValueError as exc:  # the registry's refusals (trajectory, coil count) are about the data
             raise GadgetError(f"slice {item.slice}: {exc}") from None
         item.images = torch.as_tensor(images).detach().to("cpu", torch.complex64)
-        if item.notes.get("intensity") is not None:  # undo the prewhitening's spatial weight (see CoilMaps)
-            item.images = item.images * item.notes["intensity"].to("cpu")[None]
+        if item.intensity is not None:  # undo the prewhitening's spatial weight (inr_core.coils)
+            item.images = item.images * item.intensity.to("cpu")[None]
         item.method = self.method_name
         expected = (item.frames, *item.data.image_shape)
         if tuple(item.images.shape) != expected:

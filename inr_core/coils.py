@@ -99,10 +99,52 @@ def espirit_maps(calib: torch.Tensor, calib_width: int = 24, kernel_width: int =
         centre = present.shape[0] // 2
         width = min(width, 2 * min(centre - lo, hi - centre))
     if width <= kernel_width:
-        raise ValueError(f"calibration region of {width} lines is too small for ESPIRiT kernel {kernel_width}")
-    maps = sigpy.mri.app.EspiritCalib(ksp, calib_width=width, kernel_width=kernel_width, thresh=thresh,
-                                      crop=crop, show_pbar=False).run()
-    return torch.from_numpy(np.asarray(maps, dtype=np.complex64)).to(device or calib.device)
+        raise ValueError(_too_small(nonzero, width, calib_width, kernel_width))
+    maps = np.asarray(sigpy.mri.app.EspiritCalib(ksp, calib_width=width, kernel_width=kernel_width, thresh=thresh,
+                                                 crop=crop, show_pbar=False).run(), dtype=np.complex64)
+    _check_coverage(ksp, maps, width, kernel_width, crop)
+    return torch.from_numpy(maps).to(device or calib.device)
+
+
+def _check_coverage(ksp: np.ndarray, maps: np.ndarray, width: int, kernel_width: int, crop: float) -> None:
+    """Refuse maps that leave most of the object empty instead of returning a blank image.
+
+    A calibration block with fewer rows than the kernel has unknowns (``(width - k + 1)^2`` against
+    ``C k^2``) has a large null space, no eigenvalue reaches ``crop`` and ESPIRiT silently returns
+    near-zero maps (10 ACS lines of a 128-line scan with kernel 6: 8 dB, an empty image).
+    """
+    coil_images = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(ksp, axes=(-2, -1))), axes=(-2, -1))
+    rss = np.sqrt((np.abs(coil_images) ** 2).sum(axis=0))
+    obj = rss > 0.1 * rss.max()
+    covered = float(((np.abs(maps) ** 2).sum(axis=0)[obj] > 0).mean()) if obj.any() else 1.0
+    if covered < 0.5:
+        raise ValueError(f"ESPIRiT maps cover only {covered:.0%} of the object: the {width}-line calibration region "
+                         f"is too small for the kernel of {kernel_width} with {ksp.shape[0]} coils; set "
+                         f"espirit_kernel_width smaller (e.g. {max(2, kernel_width - 2)}) or espirit_crop lower "
+                         f"(now {crop:g}), or acquire more central lines")
+
+
+def _too_small(nonzero: np.ndarray, width: int, calib_width: int, kernel_width: int) -> str:
+    rows = np.flatnonzero(nonzero.any(axis=1))
+    ny = nonzero.shape[0]
+    found = (f"{rows.size} calibration lines of {ny}, rows {_runs(rows)}, centre row {ny // 2}" if rows.size
+             else "no calibration lines")
+    return (f"calibration region of {max(width, 0)} lines around the k-space centre is too small for the ESPIRiT "
+            f"kernel of {kernel_width} ({found}; calibration_width={calib_width}): the scan needs a contiguous "
+            f"block of more than {kernel_width} central lines, or set espirit_kernel_width smaller "
+            f"(and calibration_width larger than it)")
+
+
+def _runs(rows: np.ndarray) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3-5, 9"`` (at most 6 runs shown)."""
+    runs, start = [], rows[0]
+    for a, b in zip(rows[:-1], rows[1:], strict=True):
+        if b != a + 1:
+            runs.append((start, a))
+            start = b
+    runs.append((start, rows[-1]))
+    text = ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs[:6])
+    return text + (f", ... ({len(runs)} runs)" if len(runs) > 6 else "")
 
 
 def coil_combine(coil_images: torch.Tensor, maps: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -122,3 +164,29 @@ def estimate_coil_maps(data: CartesianCine | RadialCine, width: int = 24, kernel
     calib = calibration_kspace(data, width)
     return espirit_maps(calib, calib_width=width, kernel_width=kernel_width, thresh=thresh, crop=crop,
                         device=data.kspace.device)
+
+
+def intensity_correction(maps: torch.Tensor, whitener: np.ndarray) -> torch.Tensor:
+    """``(ny, nx)`` factor that puts images made with unit-norm maps of whitened data on the object's scale.
+
+    After prewhitening with W the data's sensitivities are ``W s`` while ESPIRiT returns unit-norm
+    ``m = W s / |W s|``, so any method's images come out as ``rho |W s|``: spatially weighted.
+    The maps stay unit-norm (iterative methods are tuned for that: rescaled maps slow their
+    convergence badly), and the weight is undone on the images instead: ``|W^-1 m|``
+    (= ``1 / |W s|`` since ``|s| = 1``); 1 where the maps vanish.
+    """
+    w_inv = torch.from_numpy(np.linalg.inv(whitener).astype(np.complex64)).to(maps.device)
+    norm = torch.einsum("ij,jyx->iyx", w_inv, maps).abs().pow(2).sum(0).sqrt()
+    return torch.where(maps.abs().pow(2).sum(0) > 0, norm, torch.ones_like(norm)).to(torch.float32)
+
+
+def coil_maps_and_intensity(data: CartesianCine | RadialCine, whitener: np.ndarray | None = None, width: int = 24,
+                            kernel_width: int = 6, thresh: float = 0.02,
+                            crop: float = 0.95) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Unit-norm ESPIRiT maps of (possibly prewhitened) data and the images' intensity correction.
+
+    ``whitener`` is the W the data went through (None: not whitened, no correction needed). Images
+    from any method times the returned ``(ny, nx)`` intensity are on the object's scale.
+    """
+    maps = estimate_coil_maps(data, width=width, kernel_width=kernel_width, thresh=thresh, crop=crop)
+    return maps, None if whitener is None else intensity_correction(maps, whitener)

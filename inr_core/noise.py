@@ -9,6 +9,13 @@ coils but keeps every reconstruction linear and makes least squares the right no
 i.e. ``noise_dwell_time / acquisition_dwell_time`` when the two differ in dwell time (times a
 receiver-bandwidth correction, if the caller has one). The imaging noise covariance is then
 ``bandwidth_ratio * R`` and ``W = L^{-1} / sqrt(bandwidth_ratio)`` whitens the imaging data.
+
+Scale (``prewhitener_from_readouts(preserve_scale=True)``, the chain's default): a unit-variance
+whitener multiplies images by about 1/noise_std, and the evaluation protocols (and anyone comparing
+methods) need images on the object's scale, so W is divided by ``sqrt(trace(W^H W) / C)``: a mean
+gain of 1 over coil directions; uncorrelated equal-variance noise leaves the data untouched.
+The spatial weight that whitening still leaves on images is undone by
+``inr_core.coils.intensity_correction``.
 """
 
 from __future__ import annotations
@@ -51,3 +58,25 @@ def apply_prewhitener(w: torch.Tensor, data, coil_axis: int = -2):
     x = x.movedim(coil_axis, -1)
     out = (x.to(w.dtype) @ w.T).movedim(-1, coil_axis)
     return out.numpy() if is_numpy else out
+
+
+def prewhitener_from_readouts(noise: list, noise_dwell_us: float | None, imaging_dwell_us: float | None,
+                              preserve_scale: bool = True) -> np.ndarray:
+    """W ``(C, C)`` complex64 from noise readouts (each ``(C, N)``), for imaging readouts of the given dwell.
+
+    The one place W is computed: NoisePrewhitening whitens with it, and the cine node recomputes
+    the same W from the forwarded noise readouts (separate Gadgetron nodes share only ISMRMRD items).
+    Noise sampled with a longer dwell (narrower bandwidth) has a smaller variance per sample than the
+    imaging readouts see: the bandwidth ratio is ``noise_dwell / imaging_dwell``.
+    """
+    channels = {np.shape(n)[0] for n in noise}
+    if len(channels) != 1:
+        raise ValueError(f"noise readouts have differing channel counts {sorted(channels)}")
+    ratio = (noise_dwell_us / imaging_dwell_us) if (noise_dwell_us and imaging_dwell_us) else 1.0
+    samples = np.concatenate([np.asarray(n, np.complex64) for n in noise], axis=1)
+    if not np.isfinite(samples).all():
+        raise ValueError("noise readouts hold NaN or Inf samples")
+    w = noise_prewhitener(torch.from_numpy(samples), ratio).cpu().numpy()
+    if preserve_scale:
+        w = w / np.sqrt(np.trace(w.conj().T @ w).real / w.shape[0])
+    return w.astype(np.complex64)

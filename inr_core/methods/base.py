@@ -34,6 +34,7 @@ class MethodSpec:
     trajectories: tuple[str, ...]
     presets: dict[str, dict] = field(default_factory=dict)
     summary: str = ""
+    min_frames: int = 1  # 2 for methods whose regulariser is temporal: one frame gives them nothing to share
 
     def make_config(self, preset: str | None = None, **overrides):
         """Build the config: dataclass defaults, then a named preset, then overrides.
@@ -64,6 +65,12 @@ class MethodSpec:
             raise ValueError(
                 f"method {self.name!r} does not support {data.trajectory} data "
                 f"(supports: {', '.join(self.trajectories)})")
+        if data.frames < self.min_frames:
+            single = ", ".join(m.name for m in list_methods()
+                               if m.min_frames <= 1 and data.trajectory in m.trajectories)
+            raise ValueError(
+                f"method {self.name!r} regularises over time and needs at least {self.min_frames} frames; this slice "
+                f"has {data.frames} (for single-frame scans use: {single})")
         if coil_maps.shape[0] != data.coils:
             raise ValueError(
                 f"coil-count mismatch: data has {data.coils} coils, coil maps have {coil_maps.shape[0]}")
@@ -102,14 +109,14 @@ def _convert(value, annotation, where: str):
 _REGISTRY: dict[str, MethodSpec] = {}
 
 
-def register(name: str, config: type, trajectories=("cartesian", "radial"), presets=None, summary=""):
+def register(name: str, config: type, trajectories=("cartesian", "radial"), presets=None, summary="", min_frames=1):
     """Decorator: ``@register("cg-sense", CGSenseConfig)`` on a ``reconstruct`` function."""
 
     def wrap(fn):
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} registered twice")
         _REGISTRY[name] = MethodSpec(name, fn, config, tuple(trajectories), dict(presets or {}),
-                                     summary or (fn.__doc__ or "").strip().splitlines()[0])
+                                     summary or (fn.__doc__ or "").strip().splitlines()[0], int(min_frames))
         return fn
 
     return wrap

@@ -37,7 +37,7 @@ class GraspConfig:
 
 
 @register("grasp", GraspConfig, trajectories=("radial", "cartesian"),
-          presets={"fast": {"iterations": 25}, "paper": {"iterations": 60}})
+          presets={"fast": {"iterations": 25}, "paper": {"iterations": 60}}, min_frames=2)
 def reconstruct(data, coil_maps, config, progress):
     """Temporal total variation with multi-coil data consistency (primal-dual)."""
     a, y = encoding(data, coil_maps)

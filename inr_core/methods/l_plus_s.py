@@ -50,7 +50,7 @@ class LPlusSConfig:
 
 
 @register("l-plus-s", LPlusSConfig, trajectories=("cartesian", "radial"),
-          presets={"fast": {"iterations": 20}, "paper": {"iterations": 50}})
+          presets={"fast": {"iterations": 20}, "paper": {"iterations": 50}}, min_frames=2)
 def reconstruct(data, coil_maps, config, progress):
     """Low-rank plus sparse (temporal Fourier) reconstruction with multi-coil data consistency."""
     a, y = encoding(data, coil_maps)

@@ -40,7 +40,7 @@ ensure_methods()
 
 
 def make_header(nx=32, ny=32, oversampling=1, channels=4, phases=1, repetitions=1, trajectory="cartesian",
-                center_line=None, slices=1) -> ismrmrd.xsd.ismrmrdHeader:
+                center_line=None, slices=1, calibration_mode=None) -> ismrmrd.xsd.ismrmrdHeader:
     x = ismrmrd.xsd
     enc = x.encodingType(
         encodedSpace=x.encodingSpaceType(matrixSize=x.matrixSizeType(x=nx * oversampling, y=ny, z=1),
@@ -55,6 +55,10 @@ def make_header(nx=32, ny=32, oversampling=1, channels=4, phases=1, repetitions=
             slice=x.limitType(minimum=0, maximum=slices - 1, center=0)),
         trajectory=x.trajectoryType(trajectory),
     )
+    if calibration_mode is not None:
+        enc.parallelImaging = x.parallelImagingType(
+            accelerationFactor=x.accelerationFactorType(kspace_encoding_step_1=2, kspace_encoding_step_2=1),
+            calibrationMode=x.calibrationModeType(calibration_mode))
     return x.ismrmrdHeader(
         acquisitionSystemInformation=x.acquisitionSystemInformationType(receiverChannels=channels),
         experimentalConditions=x.experimentalConditionsType(H1resonanceFrequency_Hz=63500000),

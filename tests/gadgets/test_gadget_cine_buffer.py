@@ -31,7 +31,9 @@ def test_out_of_order_lines_land_in_their_frame_and_row():
     assert k.shape == (3, C, NY, NX) and cine.frame_dimension == "phase"
     assert mask[:, ::2].all() and not mask[:, 1::2].any()
     assert k[2, 1, 4, 0] == 2 * 100 + 4 + 1 and k[0, 0, 1, 0] == 0
-    assert cine.data.calibration is None
+    # No calibration mode in the header: the calibration is the time average of the imaging lines.
+    assert cine.data.calibration_mask.tolist() == mask.any(0).tolist()
+    assert cine.data.calibration[1, 4, 0] == 100 + 4 + 1  # mean of 5, 105, 205
 
 
 def test_kspace_centre_line_lands_at_ny_half():
@@ -46,17 +48,51 @@ def test_a_centre_line_left_at_zero_means_the_middle_line():
     assert cine.data.mask[0].nonzero().flatten().tolist() == [NY // 2]
 
 
-def test_acs_only_lines_go_to_the_time_averaged_calibration():
-    header = make_header(nx=NX, ny=NY, channels=C, phases=2)
+def _acs_scan(calibration_mode, properties=None):
+    """Two frames: imaging line 0, calibration-only line 4 (values 1 and 3), calibration-and-imaging line 5."""
+    header = make_header(nx=NX, ny=NY, channels=C, phases=2, calibration_mode=calibration_mode)
     acqs = [make_acq(line_data(t, 0), line=0, phase=t) for t in range(2)]
     acqs += [make_acq(line_data(t, 4, value=1 + 2 * t), line=4, phase=t, flags=[ismrmrd.ACQ_IS_PARALLEL_CALIBRATION])
              for t in range(2)]
     acqs += [make_acq(line_data(t, 5), line=5, phase=t, flags=[ismrmrd.ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING])
              for t in range(2)]
-    (cine,) = run(CineBuffer({}, header), acqs)
-    assert cine.data.mask[:, 4].sum() == 0 and cine.data.mask[:, 5].all()
-    assert cine.data.calibration_mask.nonzero().flatten().tolist() == [4]
-    assert cine.data.calibration[0, 4, 0] == 2  # mean of 1 and 3
+    (cine,) = run(CineBuffer(properties or {}, header), acqs)
+    return cine.data
+
+
+def test_embedded_calibration_only_lines_are_data_of_their_frame_and_calibration():
+    data = _acs_scan("embedded")
+    assert data.mask[:, [0, 4, 5]].all() and data.mask.sum() == 6
+    assert data.kspace[0, 0, 4, 0] == 1 and data.kspace[1, 0, 4, 0] == 3  # each frame keeps its own line
+    assert data.calibration_mask.nonzero().flatten().tolist() == [0, 4, 5]  # imaging lines pooled in
+    assert data.calibration[0, 4, 0] == 2  # mean of 1 and 3
+    assert data.calibration[0, 5, 0] == (6 + 106) / 2
+
+
+def test_embedded_calibration_only_lines_stay_out_of_the_data_when_turned_off():
+    data = _acs_scan("embedded", {"calibration_as_data": "false"})
+    assert data.mask[:, 4].sum() == 0 and data.mask[:, [0, 5]].all()
+    assert data.calibration_mask.nonzero().flatten().tolist() == [0, 4, 5]
+    assert data.calibration[0, 4, 0] == 2
+
+
+def test_a_separate_reference_scan_is_calibration_only_and_not_mixed_with_the_cine():
+    data = _acs_scan("separate")
+    assert data.mask[:, 4].sum() == 0 and data.mask[:, [0, 5]].all()
+    assert data.calibration_mask.nonzero().flatten().tolist() == [4, 5]  # the imaging line 0 is not pooled
+
+
+def test_calibration_as_data_must_be_a_boolean():
+    header = make_header(nx=NX, ny=NY, channels=C, calibration_mode="embedded")
+    with pytest.raises(GadgetError, match="calibration_as_data must be true or false"):
+        CineBuffer({"calibration_as_data": "maybe"}, header)
+
+
+def test_3d_encodings_are_refused():
+    header = make_header(nx=NX, ny=NY, channels=C)
+    header.encoding[0].encodedSpace.matrixSize.z = 4
+    with pytest.raises(GadgetError, match="3D encodings are not supported"):
+        CineBuffer({}, header)
 
 
 def test_reverse_readouts_are_flipped_and_averages_averaged():

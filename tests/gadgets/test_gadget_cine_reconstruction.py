@@ -58,7 +58,7 @@ def test_coil_maps_have_one_map_per_coil():
 def test_intensity_correction_is_one_over_the_whitened_gain():
     import torch
 
-    from gadgets.coil_maps import intensity_correction
+    from inr_core.coils import intensity_correction
 
     rng = np.random.default_rng(0)
     s = smooth_maps(C, 8, 8)

@@ -71,7 +71,7 @@ def test_cine_node_as_a_gadgetron_child_process():
     frames, coils, n = 3, 2, 16
     acqs = cartesian_cine(disc_cine(frames, n, n), smooth_maps(coils, n, n), np.ones((frames, n), bool))
     config = ('<configuration><property name="method" value="zero-filled"/>'
-              '<property name="device" value="cpu"/><property name="calibration_width" value="8"/></configuration>')
+              '<property name="device" value="cpu"/><property name="calibration_width" value="16"/></configuration>')
     messages, stdout, _ = run_external("gadgets.cine_reconstruction", "CineReconstruction",
                                        make_header(nx=n, ny=n, channels=coils, phases=frames), acqs, config)
     assert stdout == b""

@@ -68,7 +68,7 @@ def test_pipeline_runs_acquisitions_to_images():
     acqs = helpers.cartesian_cine(truth, helpers.smooth_maps(coils, n, n), np.ones((frames, n), bool))
     noise = [helpers.make_acq((np.random.default_rng(0).standard_normal((coils, 64)) + 0j) * 1e-3,
                               flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT])]
-    pipeline = Pipeline.load("cartesian", {"method": TEST_METHOD, "device": "cpu", "calibration_width": "8"})
+    pipeline = Pipeline.load("cartesian", {"method": TEST_METHOD, "device": "cpu", "calibration_width": "16"})
     images = list(pipeline.run(make_header(nx=n, ny=n, channels=coils, phases=frames), noise + acqs))
     assert [im.phase for im in images] == [0, 1, 2]
     assert all(im.matrix_size == (n, n, 1) for im in images)

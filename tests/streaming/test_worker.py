@@ -19,7 +19,7 @@ from pipelines.worker import Worker, load_target
 ROOT = Path(__file__).parents[2]
 RAW = ROOT / "sample_data" / "cine_tiny_ktuniform_R4.h5"
 CONFIG = ('<configuration><property name="method" value="zero-filled"/><property name="device" value="cpu"/>'
-          '<property name="calibration_width" value="8"/></configuration>')
+          '<property name="calibration_width" value="16"/></configuration>')
 
 
 def as_gadgetron(port, header_xml, acqs, cut=None):
