@@ -65,3 +65,27 @@ def test_images_larger_than_recon_space_are_cropped_centrally():
     images[0, 2:2 + NY] = 1.0
     (image,) = ImageExport({}, make_header(nx=NX, ny=NY)).process(make_slice(images))
     assert image.matrix_size == (NX, NY, 1) and np.all(image.data == 1.0)
+
+
+def test_phase_oversampled_images_are_cropped_to_the_recon_fov():
+    header = make_header(nx=NX, ny=NY)
+    enc = header.encoding[0].encodedSpace  # 25% phase oversampling: 15 lines over 375 mm, recon 12 over 300
+    enc.matrixSize.y, enc.fieldOfView_mm.y = 15, 375.0
+    images = np.zeros((1, 15, NX), np.complex64)
+    images[0, 1:13] = 2.0
+    images[0, 13] = 5.0  # outside the recon FOV
+    (image,) = ImageExport({}, header).process(make_slice(images, header=header))
+    assert image.matrix_size == (NX, NY, 1)
+    assert np.all(image.data[0, 0] == 2.0)
+    assert tuple(image.field_of_view[:2]) == (300.0, 300.0)
+
+
+def test_a_recon_matrix_finer_than_the_encoding_is_fourier_interpolated_on_the_object_scale():
+    header = make_header(nx=NX, ny=NY)
+    header.encoding[0].reconSpace.matrixSize.y = 2 * NY  # scanner-side interpolation, same FOV
+    y = np.arange(NY)[:, None]
+    images = np.broadcast_to(1.0 + 0.5 * np.cos(2 * np.pi * y / NY), (1, NY, NX)).astype(np.complex64)
+    (image,) = ImageExport({}, header).process(make_slice(images, header=header))
+    assert image.matrix_size == (NX, 2 * NY, 1)
+    fine = 1.0 + 0.5 * np.cos(2 * np.pi * np.arange(2 * NY) / (2 * NY))
+    np.testing.assert_allclose(image.data[0, 0][:, 3], fine, atol=1e-5)
