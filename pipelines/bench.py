@@ -6,7 +6,12 @@ ESPIRiT, reconstruction, export) once per method, and reports per method and fil
 PSNR/SSIM/NRMSE (mean ± std over frames; the kp-inr protocol for Cartesian, the da-inr protocol
 for radial, as the papers score them), wall time of the whole chain, and peak memory
 (process resident set on the CPU; ``torch.cuda.max_memory_allocated`` on CUDA).
-It writes ``results.md`` and ``results.json`` into ``--out-dir``.
+It writes ``results.md`` and ``results.json`` into ``--out-dir``. ``--pattern`` and
+``--acceleration`` choose the Cartesian file, ``--realistic`` the scanner-like simulation
+(``simulate --realistic``). ``--against bart`` adds rows of Debian's ``bart pics`` (locally low
+rank, temporal TV; BART's own ESPIRiT maps as well on Cartesian data) on the same files, from the
+same k-space and coil maps, with the wall time of every row relative to BART's LLR row
+(``pipelines.bench_bart``); without ``bart`` on the PATH they are skipped with one message.
 
 ``bench coils`` measures ESPIRiT on raw files that carry their true maps (``/reference/coil_maps``,
 written by ``simulate``; default: the files in ``sample_data/``): the mean per-pixel
@@ -61,7 +66,13 @@ def add_arguments(parser):
     parser.add_argument("--frames", type=int, default=None, help=f"simulated frames (default: {per_suite(1)})")
     parser.add_argument("--coils", type=int, default=None, help=f"simulated coils (default: {per_suite(2)})")
     parser.add_argument("--acceleration", type=float, default=8,
-                        help="classical: Cartesian kt-Gaussian acceleration (default 8)")
+                        help="classical: Cartesian acceleration (default 8)")
+    parser.add_argument("--pattern", choices=tuple(PATTERNS), default="kt-gaussian",
+                        help="classical: Cartesian sampling pattern (default kt-gaussian)")
+    parser.add_argument("--realistic", action="store_true",
+                        help="classical: simulate scanner-like data (simulate --realistic; --snr does not apply)")
+    parser.add_argument("--against", choices=("bart",), default=None,
+                        help="classical: add BART pics rows (LLR, temporal TV) on the same data and coil maps")
     parser.add_argument("--patterns", nargs="+", choices=tuple(PATTERNS), default=list(CARTESIAN_PATTERNS),
                         help=f"cartesian: sampling patterns (default {' '.join(CARTESIAN_PATTERNS)})")
     parser.add_argument("--accelerations", nargs="+", type=float, default=list(CARTESIAN_ACCELERATIONS),
@@ -121,10 +132,13 @@ def _simulate(args, out_dir: Path) -> list[Path]:
     from pipelines.cli import main as cli
 
     common = ["--frames", str(args.frames), "--matrix", str(args.matrix), "--coils", str(args.coils),
-              "--snr", str(args.snr), "--seed", str(args.seed), "--force"]
-    cart = out_dir / f"cartesian_ktgaussian_R{args.acceleration:g}.h5"
-    radial = out_dir / f"radial_{args.spokes}spokes.h5"
-    for path, extra in ((cart, ["--trajectory", "cartesian", "--pattern", "kt-gaussian",
+              "--seed", str(args.seed), "--force"]
+    # The realistic simulation sets its noise as k-space-centre SNR in dB and refuses --snr.
+    common += ["--realistic"] if args.realistic else ["--snr", str(args.snr)]
+    kind = "realistic_" if args.realistic else ""
+    cart = out_dir / f"{kind}cartesian_{args.pattern.replace('-', '')}_R{args.acceleration:g}.h5"
+    radial = out_dir / f"{kind}radial_{args.spokes}spokes.h5"
+    for path, extra in ((cart, ["--trajectory", "cartesian", "--pattern", args.pattern,
                                 "--acceleration", str(args.acceleration)]),
                         (radial, ["--trajectory", "radial", "--spokes", str(args.spokes)])):
         if cli(["simulate", *extra, *common, "-o", str(path)]) != 0:
@@ -184,13 +198,17 @@ def run_one(raw_path: Path, method: str, device_name: str, out_dir: Path, preset
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| file | method | PSNR (dB) | SSIM | NRMSE | time (s) | peak memory (MB) |",
-             "|---|---|---|---|---|---|---|"]
+    # The time ratio column appears only where BART rows give it (``--against bart``).
+    ratios = any("time_vs_bart" in r for r in rows)
+    lines = ["| file | method | PSNR (dB) | SSIM | NRMSE | time (s) |" + (" time x BART LLR |" if ratios else "")
+             + " peak memory (MB) |", "|---|---|---|---|---|---|" + ("---|" if ratios else "") + "---|"]
     for r in rows:
         method = r["method"] if r.get("preset", "default") == "default" else f"{r['method']} ({r['preset']})"
+        ratio = f" {r['time_vs_bart']:.2f} |" if "time_vs_bart" in r else (" |" if ratios else "")
+        memory = "n/a" if r["peak_memory_mb"] is None else f"{r['peak_memory_mb']:.0f} ({r['memory_kind']})"
         lines.append(f"| {r['file']} | {method} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | "
-                     f"{r['ssim_mean']:.4f} ± {r['ssim_std']:.4f} | {r['nrmse_mean']:.4f} | {r['seconds']:.1f} | "
-                     f"{r['peak_memory_mb']:.0f} ({r['memory_kind']}) |")
+                     f"{r['ssim_mean']:.4f} ± {r['ssim_std']:.4f} | {r['nrmse_mean']:.4f} | {r['seconds']:.1f} |"
+                     f"{ratio} {memory} |")
     return "\n".join(lines) + "\n"
 
 
@@ -257,6 +275,11 @@ def run(args) -> int:
     warn_unused_preset(args.methods, args.preset)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    bart, ran_bart = None, False
+    if args.against == "bart":
+        from pipelines import bench_bart as bart
+
+        ran_bart = bart.available()
     files = [Path(p) for p in args.raw] if args.raw else _simulate(args, out_dir)
     rows = []
     for raw_path in files:
@@ -265,7 +288,11 @@ def run(args) -> int:
             rows.append(run_one(raw_path, method, args.device, out_dir, preset=args.preset))
             r = rows[-1]
             log.info("bench: %s %s: %.2f dB, %.1f s", r["file"], method, r["psnr_mean"], r["seconds"])
-    table = markdown(rows)
+        if bart is not None and ran_bart:
+            rows += bart.rows_for(raw_path, out_dir)
+    if bart is not None:
+        bart.add_time_ratios(rows)
+    table = markdown(rows) + (bart.note(ran_bart) if bart is not None else "")
     (out_dir / "results.md").write_text(table)
     (out_dir / "results.json").write_text(json.dumps(rows, indent=2))
     sys.stdout.write(table)
