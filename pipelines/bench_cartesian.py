@@ -1,8 +1,9 @@
 """``gadgetron-inr bench cartesian``: the KP-INR paper's Table 1 and Figure 2 on simulated cines.
 
 What it measures: for every sampling setting (``--patterns`` x ``--accelerations``, default
-kt-uniform and kt-Gaussian at R = 4 and 8) one Cartesian cine is simulated (``simulate``, the same
-seed for all, so every setting undersamples the same object; default 160x160, 16 frames, 10 coils),
+kt-uniform and kt-Gaussian at R = 4 and 8) one Cartesian cine is simulated
+(``pipelines.simulate.simulate_file``, the same seed for all, so every setting undersamples the same
+object; default 160x160, 16 frames, 10 coils; ``--realistic`` for the scanner-like simulation),
 and every method in ``--methods`` reconstructs it through the full embedded chain (prewhitening,
 oversampling removal, buffering, ESPIRiT, reconstruction, export), as ``bench classical`` does.
 Per method and setting it reports:
@@ -36,7 +37,6 @@ map, all after the kp-inr normalisation and on one grey scale.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -80,19 +80,16 @@ def _check(args) -> None:
 
 
 def simulate_settings(args, out_dir: Path) -> list[dict]:
-    from pipelines.cli import main as cli
+    from pipelines.simulate import simulate_file
 
-    common = ["--trajectory", "cartesian", "--frames", str(args.frames), "--matrix", str(args.matrix),
-              "--coils", str(args.coils), "--snr", str(args.snr), "--seed", str(args.seed), "--force"]
+    kind = "realistic_" if args.realistic else ""
     settings = []
     for pattern in args.patterns:
         for r in args.accelerations:
-            path = out_dir / f"cartesian_{setting_key(pattern, r)}.h5"
+            path = out_dir / f"{kind}cartesian_{setting_key(pattern, r)}.h5"
             log.info("bench cartesian: simulating %s", path.name)
-            with contextlib.redirect_stdout(sys.stderr):  # simulate prints the file name; stdout is the table's
-                status = cli(["simulate", "--pattern", pattern, "--acceleration", f"{r:g}", *common, "-o", str(path)])
-            if status != 0:
-                raise UserError(f"simulation of {path} failed")
+            simulate_file(path, pattern=pattern, acceleration=r, frames=args.frames, matrix=args.matrix,
+                          coils=args.coils, seed=args.seed, realistic=args.realistic, snr=args.snr, force=True)
             settings.append({"pattern": pattern, "acceleration": r, "raw": path})
     return settings
 
