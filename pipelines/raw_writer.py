@@ -171,7 +171,9 @@ def build_header(sim: SimulatedCine, protocol: Protocol, pattern: str | None, ac
     return xsd.ismrmrdHeader(
         subjectInformation=xsd.subjectInformationType(patientName="Phantom^Cardiac", patientID="GADGETRON-INR-SIM"),
         measurementInformation=xsd.measurementInformationType(
-            measurementID=f"SIM_{int(sim.seed)}", patientPosition=xsd.patientPositionType.HFS,
+            # Gadgetron parses DEVICE_SUBJECT_STUDY_MEAS (no other underscores) and warns on every
+            # scan otherwise: simulator, phantom, study 1, the seed as the measurement number.
+            measurementID=f"SIM_PHANTOM_1_{int(sim.seed)}", patientPosition=xsd.patientPositionType.HFS,
             protocolName="gadgetron-inr simulated cine"),  # no sequenceName: older XSDs reject it
         acquisitionSystemInformation=xsd.acquisitionSystemInformationType(
             systemVendor="gadgetron-inr", systemModel="simulator",
