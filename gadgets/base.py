@@ -9,7 +9,9 @@ with no arguments, so both may be missing at construction and are then taken fro
 from __future__ import annotations
 
 import logging
+import socket
 import struct
+import sys
 from collections.abc import Iterable, Iterator
 from xml.etree import ElementTree
 
@@ -118,6 +120,9 @@ class Gadget:
         message with one clear line goes back before the connection is closed by the caller
         (the ``with Connection(...)`` block in ``gadgetron.__main__`` / ``listen`` sends CLOSE).
         """
+        # No timeout here: a node downstream of a slow one may wait minutes for its next item;
+        # what must not happen is spinning on a closed socket.
+        bound_socket(connection, None)
         try:
             properties = {**properties_from_config(connection.config), **self.given_properties}
             self.setup(properties, connection.header)
@@ -131,7 +136,7 @@ class Gadget:
             message = describe(exc)
             if not message.startswith(f"{self.name}: "):  # a message may name its gadget already
                 message = f"{self.name}: {message}"
-            log.error("%s", message, exc_info=not isinstance(exc, GadgetError))
+            log.error("%s", message, exc_info=not isinstance(exc, (GadgetError, EOFError)))
             send_error(connection, message)
             drain(connection)
             return False
@@ -154,18 +159,95 @@ def send_error(connection, message: str) -> None:
         log.warning("could not send the ERROR message: %s", exc)
 
 
+class BoundedSocket:
+    """A socket for gadgetron-python's ``Connection``: a timeout that its ``settimeout(None)`` cannot
+    remove, and EOF as an exception. gadgetron 1.4.1's ``SocketWrapper.read`` retries ``recv() == b""``
+    forever (100% CPU), so a child whose parent closed or reset the connection never exits -- and
+    Gadgetron, which waits for every child before it reports a failure, then never answers."""
+
+    def __init__(self, sock: socket.socket, timeout_s: float | None):
+        self.sock = sock
+        self.timeout_s = timeout_s
+        sock.settimeout(timeout_s)
+
+    def settimeout(self, value) -> None:
+        self.sock.settimeout(self.timeout_s if value is None else value)
+
+    def recv(self, n: int, flags: int = 0) -> bytes:
+        data = self.sock.recv(n, flags)
+        if n and not data:
+            raise EOFError("Gadgetron closed the connection")
+        return data
+
+    def __getattr__(self, name):  # send, sendall, close, ...
+        return getattr(self.sock, name)
+
+
+def bound_socket(connection, timeout_s: float | None) -> None:
+    """Put the socket under ``connection`` (a gadgetron ``Connection``) behind a BoundedSocket.
+    One that is already bounded (the worker's) keeps its timeout unless a new one is given."""
+    wrapper = connection.socket
+    if not isinstance(wrapper.socket, BoundedSocket):
+        wrapper.socket = BoundedSocket(wrapper.socket, timeout_s)
+    elif timeout_s is not None:
+        wrapper.socket.timeout_s = timeout_s
+        wrapper.socket.sock.settimeout(timeout_s)
+
+
 def drain(connection, timeout_s: float = 60.0) -> None:
-    """Read and drop the rest of the input up to the parent's CLOSE.
+    """Read and drop the rest of the input up to the parent's CLOSE, or its end of stream.
 
     Closing a socket with unread input makes the kernel reset the connection, and the parent may
     then lose the ERROR message just sent. The timeout keeps a silent parent from hanging us.
     """
     try:
-        connection.socket.socket.settimeout(timeout_s)
+        bound_socket(connection, timeout_s)
         for _ in connection:
             pass
     except Exception as exc:  # noqa: BLE001 - a broken stream is why we are here; stop reading
         log.debug("stopped draining the input: %s", exc)
+
+
+def _error_on_failed_start() -> None:
+    """``python -m gadgetron`` (package 1.4.1) imports the node's module and calls its target inside
+    ``with Connection(...)``, whose exit only sends CLOSE: a module that fails to import, or a target
+    that fails before ``handle`` runs, reaches Gadgetron as an empty, successful node. Closing the
+    socket while an exception propagates now sends an ERROR first. The ``with`` has looked up
+    ``Connection.__exit__`` before the import, so the hook is the socket wrapper's ``close``, which
+    that exit calls. It covers every module of the ``gadgets`` package (importing one imports this
+    module first); a module outside it never gets here. Patched only where the gadgetron package is
+    already loaded (inside such a child, or a worker), never imported for it."""
+    connection_class = getattr(sys.modules.get("gadgetron.external.connection"), "Connection", None)
+    wrapper_class = getattr(connection_class, "SocketWrapper", None)
+    if wrapper_class is None or getattr(wrapper_class.close, "sends_error", False):
+        return
+    plain_close = wrapper_class.close
+
+    def close(self):
+        failure = sys.exc_info()[1]
+        if isinstance(failure, Exception):
+            message = describe(failure)
+            log.error("the node failed outside its gadget: %s", message)
+            send_error(_bare_connection(connection_class, self), message)
+            drain(_bare_connection(connection_class, self))
+        plain_close(self)
+
+    close.sends_error = True
+    wrapper_class.close = close
+
+
+def _bare_connection(connection_class, wrapper):
+    """A ``Connection`` over an open socket wrapper, without reading the opening again: enough to
+    send an error and iterate the rest of the input."""
+    connection = connection_class.__new__(connection_class)
+    connection.socket = wrapper
+    connection.readers = connection_class._default_readers()
+    connection.writers = connection_class._default_writers()
+    connection.filters = []
+    return connection
+
+
+_error_on_failed_start()
 
 
 class Chain(Gadget):

@@ -4,7 +4,8 @@
 Protocol: configuration (name, message 1, or XML text, message 2), header (3), acquisitions (1008)
 with waveforms (1026) merged in by time stamp, CLOSE (4). Replies (images 1022, text 5, CLOSE) are
 read on a second thread, because a server sends images while it still receives data. A TEXT message
-is how Gadgetron reports an error: it ends the run with that line and a non-zero exit.
+is how Gadgetron reports an error (several lines, and only once the whole stream has ended): the
+run ends with that text and exit status 2.
 ``--realtime`` sends each readout at its time stamp (ISMRMRD ticks of 2.5 ms), divided by ``--speed``.
 """
 
@@ -117,7 +118,9 @@ def stream(raw, config: bytes, host: str = "127.0.0.1", port: int = 9002, realti
                     session.images.append(payload)
                     session.image_times.append((payload.slice, time.monotonic()))
                 elif message_id in (protocol.TEXT, protocol.ERROR):
-                    session.errors.append(protocol.one_line(payload))
+                    # Gadgetron's text spans lines ("[...] ERROR: Errors received: \n<node's text>\n"):
+                    # kept as sent, only its blank lines dropped.
+                    session.errors.append("\n".join(line.rstrip() for line in payload.splitlines() if line.strip()))
                     failed.set()
                 else:
                     log.debug("ignoring message %d from the server", message_id)
@@ -189,6 +192,15 @@ def config_message(args, trajectory: str) -> bytes:
     return protocol.config_text(chain_text(trajectory, overrides))
 
 
+def server_error(server: str, errors: list[str]) -> str:
+    """The message for the server's error text: one line naming the server, then the text as sent
+    (a one-line text stays on that line)."""
+    text = "\n".join(errors)
+    if "\n" not in text:
+        return f"server {server}: {text}"
+    return f"server {server} reported an error:\n{text}"
+
+
 def run(args) -> int:
     from pipelines.ismrmrd_io import open_raw, write_images
 
@@ -200,7 +212,7 @@ def run(args) -> int:
     session = stream(raw, config_message(args, raw.trajectory), args.host, args.port, args.realtime, args.speed,
                      args.timeout, read_waveforms(raw.path, raw.group))
     if session.errors:
-        raise UserError(f"server {args.host}:{args.port}: {session.errors[0]}")
+        raise UserError(server_error(f"{args.host}:{args.port}", session.errors))
     if not session.closed:
         raise UserError(f"server {args.host}:{args.port} closed the connection without finishing the scan")
     count = write_images(args.output, session.images, raw.header_xml)

@@ -8,7 +8,7 @@ leaks -- in a process whose imports, CUDA context and caches stay warm.
 
 ``gadgetron.external.listen`` (package 1.4.1) would serve a single connection, and its socket
 wrapper clears the timeout and spins forever if the peer closes mid-message (``recv`` returning
-``b""`` is retried). :class:`BoundedSocket` keeps a timeout and turns a closed peer into an error.
+``b""`` is retried). ``gadgets.base.BoundedSocket`` keeps a timeout and turns a closed peer into an error.
 """
 
 from __future__ import annotations
@@ -21,35 +21,13 @@ import time
 
 from gadgetron.external.connection import Connection
 
-from gadgets.base import Gadget, describe
+from gadgets.base import BoundedSocket, Gadget, describe, drain, send_error
 from pipelines.errors import UserError
 from pipelines.host import ALLOWED_PACKAGE
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "gadgets.cine_reconstruction:CineReconstruction"
-
-
-class BoundedSocket:
-    """The socket ``Connection`` reads from: a timeout that ``settimeout(None)`` cannot remove, and
-    EOF as an exception instead of an endless stream of empty reads."""
-
-    def __init__(self, sock: socket.socket, timeout_s: float):
-        self.sock = sock
-        self.timeout_s = timeout_s
-        sock.settimeout(timeout_s)
-
-    def settimeout(self, value) -> None:
-        self.sock.settimeout(self.timeout_s if value is None else value)
-
-    def recv(self, n: int, flags: int = 0) -> bytes:
-        data = self.sock.recv(n, flags)
-        if n and not data:
-            raise EOFError("Gadgetron closed the connection")
-        return data
-
-    def __getattr__(self, name):  # send, sendall, close, ...
-        return getattr(self.sock, name)
 
 
 def load_target(spec: str) -> type[Gadget]:
@@ -101,6 +79,9 @@ class Worker:
             ok = self.target(self.overrides).handle(connection)
         except Exception as exc:  # noqa: BLE001 - a broken scan must not end the worker
             log.error("scan from %s: %s", peer[0], describe(exc))
+            if connection is not None:  # the gadget never ran: Gadgetron must still hear why
+                send_error(connection, describe(exc))
+                drain(connection, self.timeout_s)
         finally:
             self.scans += 1
             self.failures += not ok
