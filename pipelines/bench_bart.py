@@ -68,9 +68,10 @@ BLOCK = 8  # LLR block size: 8x8 pixels, BART's usual choice for cine at this re
 ITERATIONS = 100  # BART's default 30 stops early: -1.4 dB Cartesian LLR, -6 dB radial LLR on seed 0 (realistic)
 # lambda, a fraction of pics' own data scale (the p90 of the zero-filled / adjoint-NUFFT image), chosen
 # once on seed-0 files (128x128, 12 frames, 8 coils; kt-Gaussian R8 and 13-spoke radial, plain and
-# --realistic) as the best mean PSNR of those four files, then fixed: docs/classical-methods.md.
-# Radial weights are smaller because the unweighted adjoint NUFFT puts radial data on a ~10x larger
-# scale than zero-filled Cartesian data, and its normal operator is as much larger.
+# --realistic), each as the best mean PSNR over the two files of its trajectory, then fixed for every
+# file and seed (docs/classical-methods.md has the sweep).
+# The radial optima are 3-4x smaller; pics' radial scale (p90 of the unweighted adjoint NUFFT image)
+# is not the object's: 5.5 against 0.55 for the Cartesian file of the same object.
 RECONS = (
     BartRecon("bart pics LLR", "L:7:7:{lam}", {"cartesian": 0.002, "radial": 0.0005}, ("-b", str(BLOCK))),
     BartRecon("bart pics TV", f"T:{TIME_FLAG}:0:{{lam}}", {"cartesian": 0.01, "radial": 0.003}),
