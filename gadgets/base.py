@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from xml.etree import ElementTree
 
+import ismrmrd
+
 log = logging.getLogger(__name__)
 
 # Wire ids (gadgetron.external.constants has them too; kept here so the framing is explicit).
@@ -126,11 +128,17 @@ class Gadget:
         try:
             properties = {**properties_from_config(connection.config), **self.given_properties}
             self.setup(properties, connection.header)
+            drop_waveforms, dropped = self._drops_waveforms(), 0
             for item in connection:
+                if drop_waveforms and isinstance(item, ismrmrd.Waveform):
+                    dropped += 1
+                    continue
                 for out in self.process(item):
                     connection.send(out)
             for out in self.flush():
                 connection.send(out)
+            if dropped:
+                log.info("%s: dropped %d waveforms (waveforms=drop)", self.name, dropped)
             return True
         except Exception as exc:  # every failure must reach Gadgetron as text, not a dropped socket
             message = describe(exc)
@@ -140,6 +148,17 @@ class Gadget:
             send_error(connection, message)
             drain(connection)
             return False
+
+
+    def _drops_waveforms(self) -> bool:
+        """Property ``waveforms``: ``pass`` (default) sends them on like any item the gadget does not
+        use; ``drop`` ends them here. The packaged chains drop them at their first node on purpose:
+        no gadget uses them, Gadgetron has no writer for them in those configurations (it would drop
+        them at the end without a word) and gadgetron_ismrmrd_client does not read them back."""
+        policy = (self.prop("waveforms") or "pass").strip().lower()
+        if policy not in ("pass", "drop"):
+            raise GadgetError(f"property waveforms must be pass or drop, not {self.prop('waveforms')!r}")
+        return policy == "drop"
 
 
 def describe(exc: BaseException) -> str:

@@ -1,8 +1,12 @@
 """Waveforms stored with the raw data go out merged with the acquisitions by time stamp, and the
-loopback server accepts (and drops) them."""
+loopback server accepts (and drops) them; a Gadgetron node passes them on unless its configuration
+says ``waveforms=drop``, as the packaged chains' first node does."""
 
+import contextlib
 import shutil
+import socket
 from pathlib import Path
+from xml.etree import ElementTree
 
 import ismrmrd
 import numpy as np
@@ -45,3 +49,46 @@ def test_waveforms_interleaved_by_time_stamp(tmp_path):
     finally:
         server.stop()
     assert session.errors == [] and len(session.images) == 6
+
+
+def _through_handle(properties: dict, items) -> list:
+    """``Gadget().handle`` as a Gadgetron child with ``properties`` in its configuration: what it
+    sends back for ``items``."""
+    from gadgetron.external.connection import Connection
+
+    from gadgets.base import Gadget
+    from pipelines.external import config_xml
+
+    raw = open_raw(RAW)
+    parent, child = socket.socketpair()
+    parent.settimeout(20)
+    parent.sendall(protocol.config_text(config_xml(properties)) + protocol.header(raw.header_xml)
+                   + b"".join(protocol.item(i) for i in items) + protocol.close())
+    assert Gadget().handle(Connection(child)) is True
+    child.close()
+    reader, back = protocol.SocketReader(parent), []
+    with contextlib.suppress(EOFError):
+        while True:
+            back.append(protocol.read_message(reader)[1])
+    return back
+
+
+@pytest.mark.timeout(30)
+def test_waveforms_pass_by_default_and_end_where_a_node_drops_them(caplog):
+    acquisition = next(open_raw(RAW).acquisitions())
+    wav = ismrmrd.Waveform.from_array(np.arange(8, dtype=np.uint32).reshape(1, 8))
+    assert [type(x) for x in _through_handle({}, [wav, acquisition])] == [ismrmrd.Waveform, ismrmrd.Acquisition]
+    with caplog.at_level("INFO", logger="gadgets.base"):
+        assert [type(x) for x in _through_handle({"waveforms": "drop"}, [wav, acquisition, wav])] == \
+            [ismrmrd.Acquisition]
+    assert "dropped 2 waveforms" in caplog.text
+
+
+def test_packaged_chains_drop_waveforms_at_their_first_node():
+    from pipelines.host import CONFIG_DIR
+
+    for path in CONFIG_DIR.glob("*.xml"):
+        nodes = ElementTree.parse(path).getroot().find("stream")
+        found = [n.find("configuration/property[@name='waveforms']") for n in nodes]
+        assert found[0] is not None and found[0].get("value") == "drop", path.name
+        assert all(f is None for f in found[1:]), path.name
