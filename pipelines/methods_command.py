@@ -16,5 +16,6 @@ def run(args) -> int:
         if args.options:
             for f in dataclasses.fields(spec.config_type):
                 default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                print(f"    {f.name} = {default!r}")
+                note = f.metadata.get("default", "")  # e.g. a default that depends on the trajectory
+                print(f"    {f.name} = {default!r}" + (f"  ({note})" if note else ""))
     return 0
