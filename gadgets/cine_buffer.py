@@ -15,9 +15,9 @@ Calibration and imaging lines, by the flags and ``parallelImaging.calibrationMod
 - ACQ_IS_PARALLEL_CALIBRATION (calibration-only) of an *embedded* calibration -> calibration and,
   by default, also data at its own frame (``idx.phase``): scanners measure these lines inside the
   cine, in a known frame, and leave them out only because they are off the undersampling lattice
-  (Siemens flags every GRAPPA ACS block this way). Dropping them cost 7-12 dB on a realistic cine
-  (L+S 28.3 vs 39.5 dB at kt-uniform R4, issue 9). Property ``calibration_as_data`` (default true)
-  turns this off;
+  (Siemens flags every GRAPPA ACS block this way). Without them most frames lack the DC line:
+  on the realistic simulation L+S lost 13 dB at kt R8 and zero-filled 11 dB (``docs/raw-data.md``).
+  Property ``calibration_as_data`` (default true) turns this off;
 - calibration-only lines of a ``separate``/``interleaved``/other reference scan, or of a header
   without ``parallelImaging``, stay calibration only (a reference scan may have another contrast);
 - the calibration (``CartesianCine.calibration``, averaged over time per line) pools every
