@@ -13,6 +13,7 @@ Gadgets, the command line and the benchmark never special-case a method: they lo
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,7 +58,8 @@ class MethodSpec:
             if name not in fields:
                 raise ValueError(
                     f"method {self.name!r} has no option {key!r} (options: {', '.join(fields)})")
-            converted[name] = _convert(value, hints[name], f"{self.name}.{name}")
+            converted[name] = _check_number(_convert(value, hints[name], f"{self.name}.{name}"), value,
+                                            f"{self.name}.{name}")
         return self.config_type(**converted)
 
     def run(self, data, coil_maps: torch.Tensor, config=None, progress: Progress | None = None):
@@ -76,6 +78,15 @@ class MethodSpec:
                 f"coil-count mismatch: data has {data.coils} coils, coil maps have {coil_maps.shape[0]}")
         config = self.make_config() if config is None else config
         return self.reconstruct(data, coil_maps, config, progress or no_progress)
+
+
+def _check_number(value, given, where: str):
+    """Every numeric option (weights, counts, widths, tolerances, rates) is finite and non-negative:
+    ``lam=nan`` would otherwise write NaN images, ``iterations=-5`` silently run none."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"invalid value {given!r} for {where} (must be a finite number >= 0)")
+    return value
 
 
 def _convert(value, annotation, where: str):

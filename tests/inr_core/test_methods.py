@@ -51,3 +51,10 @@ def test_unknown_option_method_and_value():
         get_method("cg-sense").make_config(iterations="ten")
     with pytest.raises(ValueError, match="no preset"):
         get_method("cg-sense").make_config("nonexistent")
+
+
+@pytest.mark.parametrize("option", ["lam=nan", "lam=inf", "iterations=-5", "tol=-1e-3"])
+def test_numeric_options_must_be_finite_and_non_negative(option):
+    key, value = option.split("=")
+    with pytest.raises(ValueError, match=f"invalid value '{value}' for cg-sense.{key}.*finite number >= 0"):
+        get_method("cg-sense").make_config(None, **{key: value})
