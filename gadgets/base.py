@@ -145,8 +145,7 @@ class Gadget:
             if not message.startswith(f"{self.name}: "):  # a message may name its gadget already
                 message = f"{self.name}: {message}"
             log.error("%s", message, exc_info=not isinstance(exc, (GadgetError, EOFError)))
-            send_error(connection, message)
-            drain(connection)
+            report_failure(connection, message)
             return False
 
 
@@ -214,17 +213,27 @@ def bound_socket(connection, timeout_s: float | None) -> None:
 
 
 def drain(connection, timeout_s: float = 60.0) -> None:
-    """Read and drop the rest of the input up to the parent's CLOSE, or its end of stream.
-
-    Closing a socket with unread input makes the kernel reset the connection, and the parent may
-    then lose the ERROR message just sent. The timeout keeps a silent parent from hanging us.
-    """
+    """Read and drop the rest of the input up to the parent's CLOSE, or its end of stream; the
+    timeout keeps a silent parent from hanging us."""
     try:
         bound_socket(connection, timeout_s)
         for _ in connection:
             pass
     except Exception as exc:  # noqa: BLE001 - a broken stream is why we are here; stop reading
         log.debug("stopped draining the input: %s", exc)
+
+
+def report_failure(connection, message: str, timeout_s: float = 60.0) -> None:
+    """The input up to the parent's CLOSE first, then the ERROR (the caller then closes).
+
+    In this order because Gadgetron 4.7.2 frees a node's outbound channel when the node's ERROR
+    arrives, racing the thread still writing input to it: a crash of the scan's process in
+    ``ExternalChannel::push_message`` (1 of 10 failing scans here) and no error text at the client.
+    After its CLOSE the parent writes nothing more. Reading to the end also means we never close
+    with unread input, which would reset the connection and could lose the ERROR. Gadgetron sends
+    the error to its client only at the end of the stream anyway."""
+    drain(connection, timeout_s)
+    send_error(connection, message)
 
 
 def _error_on_failed_start() -> None:
@@ -247,8 +256,7 @@ def _error_on_failed_start() -> None:
         if isinstance(failure, Exception):
             message = describe(failure)
             log.error("the node failed outside its gadget: %s", message)
-            send_error(_bare_connection(connection_class, self), message)
-            drain(_bare_connection(connection_class, self))
+            report_failure(_bare_connection(connection_class, self), message)
         plain_close(self)
 
     close.sends_error = True

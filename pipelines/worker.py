@@ -21,7 +21,7 @@ import time
 
 from gadgetron.external.connection import Connection
 
-from gadgets.base import BoundedSocket, Gadget, describe, drain, send_error
+from gadgets.base import BoundedSocket, Gadget, describe, report_failure
 from pipelines.errors import UserError
 from pipelines.host import ALLOWED_PACKAGE
 
@@ -80,8 +80,7 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - a broken scan must not end the worker
             log.error("scan from %s: %s", peer[0], describe(exc))
             if connection is not None:  # the gadget never ran: Gadgetron must still hear why
-                send_error(connection, describe(exc))
-                drain(connection, self.timeout_s)
+                report_failure(connection, describe(exc), self.timeout_s)
         finally:
             self.scans += 1
             self.failures += not ok

@@ -77,11 +77,12 @@ def test_module_that_cannot_be_imported_sends_an_error(raw):
     try:
         sock, _ = listener.accept()
         sock.settimeout(30)
-        sock.sendall(protocol.config_text(b"<configuration/>") + protocol.header(raw.header_xml))
+        # The child reads its input up to our CLOSE before it answers (see gadgets.base.report_failure).
+        sock.sendall(protocol.config_text(b"<configuration/>") + protocol.header(raw.header_xml)
+                     + protocol.item(next(raw.acquisitions())) + protocol.close())
         reader = protocol.SocketReader(sock)
         message_id, text = protocol.read_message(reader)
         assert message_id == protocol.ERROR and "No module named 'gadgets.no_such_module'" in text
-        sock.sendall(protocol.close())  # the child drains its input up to our CLOSE, then closes
         assert protocol.read_message(reader)[0] == protocol.CLOSE
         sock.close()
         out, _ = child.communicate(timeout=20)
