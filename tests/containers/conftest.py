@@ -29,10 +29,10 @@ def pytest_terminal_summary(terminalreporter, config):
     if not RESULTS:
         return
     terminalreporter.section("gadgetron-inr containers: cases")
-    terminalreporter.write_line(f"{'case':66} {'images':>6} {'rel L2':>9} {'seconds':>8}")
+    terminalreporter.write_line(f"{'case':82} {'images':>6} {'rel L2':>9} {'seconds':>8}")
     for row in RESULTS:
         l2 = f"{row['rel_l2']:.2e}" if row.get("rel_l2") is not None else "-"
         images = row["images"] if row["images"] is not None else "-"
-        terminalreporter.write_line(f"{row['case']:66} {images:>6} {l2:>9} {row['seconds']:>8.2f}")
+        terminalreporter.write_line(f"{row['case']:82} {images:>6} {l2:>9} {row['seconds']:>8.2f}")
     RESULTS_FILE[0].write_text(json.dumps(RESULTS, indent=1))
     terminalreporter.write_line(f"(also in {RESULTS_FILE[0]})")
