@@ -17,11 +17,12 @@ k-space is ``(1, samples, spokes, coils, ..., frames)`` with a trajectory ``(3, 
 Scale. ``pics`` divides the data by its own estimate of their scale before solving, so its
 ``lambda`` is a fraction of that scale (the same idea as our relative weights); ``-S`` multiplies
 the result back, so images come back on the data's scale. Then the chain's intensity correction
-(the prewhitening's spatial weight, see ``gadgets/coil_maps.py``) is applied as
-``gadgets.reconstruction`` applies it, the image cropped as ``gadgets.image_export`` crops it, and
-scored with the protocol of ``bench classical`` (kp-inr Cartesian, da-inr radial).
+(the prewhitening's spatial weight, ``CineSlice.intensity``) is applied as
+``gadgets.reconstruction`` applies it after every method, the images go through our ImageExport
+(cropped and written as ours are) and are scored exactly as ``bench.run_one`` scores our rows
+(kp-inr protocol Cartesian, da-inr radial).
 
-Weights (``WEIGHTS``) were chosen once on seed-0 files and are fixed for every file and seed.
+The weights (``RECONS``) were chosen once on seed-0 files and are fixed for every file and seed.
 
 Timing. A BART row's ``seconds`` is our front end (prewhitening, buffering, ESPIRiT: the part of
 our chain that BART's input needs) plus the wall time of the ``bart`` subprocesses, file I/O
@@ -157,7 +158,7 @@ def images_from_bart(image: np.ndarray, frames: int) -> np.ndarray:
 
 
 # -- our front end --------------------------------------------------------------------------------
-def front_end(raw_path: Path, device_name: str = "cpu", coil_maps_too: bool = True):
+def front_end(raw_path: Path, coil_maps_too: bool = True):
     """The ``CineSlice`` our methods receive (prewhitened, oversampling removed, buffered, maps).
 
     Returns ``(item, raw)`` (``pipelines.ismrmrd_io.RawFile``); ``coil_maps_too=False`` stops before
@@ -175,7 +176,7 @@ def front_end(raw_path: Path, device_name: str = "cpu", coil_maps_too: bool = Tr
     if coil_maps_too:
         stages.append(CoilMaps())
     chain = Chain(stages=stages)
-    chain.setup({"device": device_name}, raw.header)
+    chain.setup({}, raw.header)
     items = list(chain.stream(raw.acquisitions()))
     if len(items) != 1:
         raise ValueError(f"{raw_path}: {len(items)} slices; the BART comparison takes single-slice files")
@@ -203,15 +204,17 @@ def whitener_of(item) -> np.ndarray | None:
 
 
 def intensity_for_maps(maps: np.ndarray, whitener: np.ndarray | None) -> np.ndarray | None:
-    """``|W^-1 m|`` for unit-norm maps of whitened data (1 where the maps vanish).
+    """The chain's correction (``inr_core.coils.intensity_correction``) for other unit-norm maps.
 
-    The chain's correction for its own maps (gadgets/coil_maps.py); BART's ecalib maps of the same
-    whitened data carry the same spatial weight ``|W s|`` and need the same factor.
+    BART's ecalib maps of the same whitened data carry the same spatial weight ``|W s|`` as ours.
     """
+    import torch
+
+    from inr_core.coils import intensity_correction
+
     if whitener is None:
         return None
-    norm = np.sqrt((np.abs(np.einsum("ij,jyx->iyx", np.linalg.inv(whitener), maps)) ** 2).sum(0))
-    return np.where((np.abs(maps) ** 2).sum(0) > 0, norm, 1.0).astype(np.float32)
+    return intensity_correction(torch.from_numpy(np.ascontiguousarray(maps, np.complex64)), whitener).numpy()
 
 
 # -- running bart ---------------------------------------------------------------------------------
@@ -326,8 +329,8 @@ def prepare(raw_path: Path, folder: Path) -> Prepared:
 
 def pics_command(recon: BartRecon, prepared: Prepared, maps: str, output: str) -> list[str]:
     lam = recon.weights[prepared.trajectory]
-    # -e: step size from the largest eigenvalue; without it FISTA diverges on radial data, whose
-    # (unweighted) normal operator has a norm far above 1. -S: images back on the data's scale.
+    # -e: step size from the largest eigenvalue; without it LLR diverged (NaN) on the radial seed-0
+    # file. -S: images back on the data's scale.
     return ["pics", "-S", "-e", "-i", str(ITERATIONS), *prepared.sampling, "-R", recon.regulariser.format(lam=lam),
             *recon.extra, str(prepared.path("kspace")), str(prepared.path(maps)), str(prepared.path(output))]
 
