@@ -7,10 +7,10 @@ PSNR/SSIM/NRMSE (mean ± std over frames; the kp-inr protocol for Cartesian, the
 for radial, as the papers score them), wall time of the whole chain, and peak memory
 (process resident set on the CPU; ``torch.cuda.max_memory_allocated`` on CUDA).
 It writes ``results.md`` and ``results.json`` into ``--out-dir``. ``--pattern`` and
-``--acceleration`` choose the Cartesian file, ``--realistic`` the scanner-like simulation
-(``simulate --realistic``). ``--against bart`` adds rows of Debian's ``bart pics`` (locally low
-rank, temporal TV; BART's own ESPIRiT maps as well on Cartesian data) on the same files, from the
-same k-space and coil maps, with the wall time of every row relative to BART's LLR row
+``--acceleration`` choose the Cartesian file; the files are the scanner-like simulation
+(``simulate --realistic``), or the plain one with ``--no-realistic`` (as in ``bench cartesian``).
+``--against bart`` adds rows of Debian's ``bart pics`` (locally low rank, temporal TV; BART's own
+ESPIRiT maps as well on Cartesian data) on the same files, from the same k-space and coil maps, with the wall time of every row relative to BART's LLR row
 (``pipelines.bench_bart``); without ``bart`` on the PATH they are skipped with one message.
 
 ``bench coils`` measures ESPIRiT on raw files that carry their true maps (``/reference/coil_maps``,
@@ -30,6 +30,7 @@ defaults; each result row records the preset actually used.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import resource
@@ -41,7 +42,7 @@ from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
-CLASSICAL = ("zero-filled", "cg-sense", "l-plus-s", "grasp")
+CLASSICAL = ("zero-filled", "cg-sense", "l-plus-s", "grasp", "llr")
 CARTESIAN = ("zero-filled", "cg-sense", "l-plus-s", "kt-grappa", "p-inr", "kp-inr")
 # Simulated (matrix, frames, coils) per suite; the cartesian suite's are the KP-INR paper's setting.
 SIZES = {"classical": (128, 12, 8), "cartesian": (160, 16, 10)}
@@ -69,8 +70,9 @@ def add_arguments(parser):
                         help="classical: Cartesian acceleration (default 8)")
     parser.add_argument("--pattern", choices=tuple(PATTERNS), default="kt-gaussian",
                         help="classical: Cartesian sampling pattern (default kt-gaussian)")
-    parser.add_argument("--realistic", action="store_true",
-                        help="classical: simulate scanner-like data (simulate --realistic; --snr does not apply)")
+    parser.add_argument("--realistic", action=argparse.BooleanOptionalAction, default=True,
+                        help="classical, cartesian: simulate scanner-like data (simulate --realistic, the default; "
+                             "--no-realistic for the plain simulation, whose noise --snr sets)")
     parser.add_argument("--against", choices=("bart",), default=None,
                         help="classical: add BART pics rows (LLR, temporal TV) on the same data and coil maps")
     parser.add_argument("--patterns", nargs="+", choices=tuple(PATTERNS), default=list(CARTESIAN_PATTERNS),
@@ -78,7 +80,8 @@ def add_arguments(parser):
     parser.add_argument("--accelerations", nargs="+", type=float, default=list(CARTESIAN_ACCELERATIONS),
                         metavar="R", help="cartesian: accelerations (default 4 8)")
     parser.add_argument("--spokes", type=int, default=13, help="radial spokes per frame (default 13)")
-    parser.add_argument("--snr", type=float, default=30.0, help="simulated SNR (default 30)")
+    parser.add_argument("--snr", type=float, default=30.0,
+                        help="with --no-realistic: simulated image SNR (default 30)")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     parser.add_argument("--raw", nargs="+", metavar="RAW.h5",
                         help="classical, coils, streaming: benchmark these raw files (with /reference/images) "
@@ -129,20 +132,15 @@ def warn_unused_preset(methods, preset: str | None) -> None:
 
 
 def _simulate(args, out_dir: Path) -> list[Path]:
-    from pipelines.cli import main as cli
+    from pipelines.simulate import simulate_file
 
-    common = ["--frames", str(args.frames), "--matrix", str(args.matrix), "--coils", str(args.coils),
-              "--seed", str(args.seed), "--force"]
-    # The realistic simulation sets its noise as k-space-centre SNR in dB and refuses --snr.
-    common += ["--realistic"] if args.realistic else ["--snr", str(args.snr)]
     kind = "realistic_" if args.realistic else ""
-    cart = out_dir / f"{kind}cartesian_{args.pattern.replace('-', '')}_R{args.acceleration:g}.h5"
-    radial = out_dir / f"{kind}radial_{args.spokes}spokes.h5"
-    for path, extra in ((cart, ["--trajectory", "cartesian", "--pattern", args.pattern,
-                                "--acceleration", str(args.acceleration)]),
-                        (radial, ["--trajectory", "radial", "--spokes", str(args.spokes)])):
-        if cli(["simulate", *extra, *common, "-o", str(path)]) != 0:
-            raise UserError(f"simulation of {path} failed")
+    common = dict(frames=args.frames, matrix=args.matrix, coils=args.coils, seed=args.seed,
+                  realistic=args.realistic, snr=args.snr, force=True)
+    cart = simulate_file(out_dir / f"{kind}cartesian_{args.pattern.replace('-', '')}_R{args.acceleration:g}.h5",
+                         pattern=args.pattern, acceleration=args.acceleration, **common)
+    radial = simulate_file(out_dir / f"{kind}radial_{args.spokes}spokes.h5", trajectory="radial", spokes=args.spokes,
+                           **common)
     return [cart, radial]
 
 
