@@ -11,7 +11,8 @@ It writes ``results.md`` and ``results.json`` into ``--out-dir``. ``--pattern`` 
 (``simulate --realistic``), or the plain one with ``--no-realistic`` (as in ``bench cartesian``).
 ``--against bart`` adds rows of Debian's ``bart pics`` (locally low rank, temporal TV; BART's own
 ESPIRiT maps as well on Cartesian data) on the same files, from the same k-space and coil maps,
-with the wall time of every row relative to BART's LLR row (``pipelines.bench_bart``); without ``bart`` on the PATH they are skipped with one message.
+with the wall time of every row relative to BART's LLR row (``pipelines.bench_bart``); without
+``bart`` on the PATH they are skipped with one message.
 
 ``bench coils`` measures ESPIRiT on raw files that carry their true maps (``/reference/coil_maps``,
 written by ``simulate``; default: the files in ``sample_data/``): the mean per-pixel
