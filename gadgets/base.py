@@ -12,6 +12,7 @@ import logging
 import socket
 import struct
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from xml.etree import ElementTree
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 # Wire ids (gadgetron.external.constants has them too; kept here so the framing is explicit).
 MESSAGE_CLOSE = 4
 MESSAGE_ERROR = 8
+GADGETRON_CLOSE_RACE_S = 0.5  # see report_failure
 
 
 class GadgetError(Exception):
@@ -231,8 +233,13 @@ def report_failure(connection, message: str, timeout_s: float = 60.0) -> None:
     ``ExternalChannel::push_message`` (1 of 10 failing scans here) and no error text at the client.
     After its CLOSE the parent writes nothing more. Reading to the end also means we never close
     with unread input, which would reset the connection and could lose the ERROR. Gadgetron sends
-    the error to its client only at the end of the stream anyway."""
+    the error to its client only at the end of the stream anyway.
+
+    The pause: Gadgetron writes its CLOSE and only then, in the same locked call, frees the channel
+    object; an ERROR read in between makes a second thread close that freed object (a crash in
+    ``ExternalChannel::Outbound::Open::close``, 2 of 2 runs of an unimportable module here)."""
     drain(connection, timeout_s)
+    time.sleep(GADGETRON_CLOSE_RACE_S)
     send_error(connection, message)
 
 

@@ -115,6 +115,7 @@ class Gadgetron:
     stdout_path: Path
     log_path: Path
     env: dict
+    worker_port: int  # the <connect> port of this server's cartesian_worker.xml
 
     @classmethod
     def start(cls, prefix: Path, workdir: Path, timeout_s: float = 30.0) -> Gadgetron:
@@ -123,6 +124,13 @@ class Gadgetron:
         config_dir.mkdir(parents=True)
         for config in CONFIG_DIR.glob("*.xml"):
             shutil.copy(config, config_dir)
+        # Port 18000 of cartesian_worker.xml is machine-wide and may be in use by someone else's
+        # worker: this server's copy names a free one, otherwise the file is the packaged one.
+        worker_port = free_port()
+        worker_config = config_dir / "cartesian_worker.xml"
+        text = worker_config.read_text()
+        assert text.count('<connect port="18000"/>') == 1
+        worker_config.write_text(text.replace('<connect port="18000"/>', f'<connect port="{worker_port}"/>'))
         (workdir / "work").mkdir()
         env = {
             **os.environ,
@@ -139,7 +147,7 @@ class Gadgetron:
                 [str(prefix / "bin" / "gadgetron"), "-p", str(port), "--disable_storage", "true",
                  "-W", str(workdir / "work"), "-G", str(home)],
                 env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=workdir, start_new_session=True)
-        server = cls(prefix, port, process, stdout_path, log_path, env)
+        server = cls(prefix, port, process, stdout_path, log_path, env, worker_port)
         try:
             wait_listening(port, process, timeout_s, "gadgetron")
         except RuntimeError:

@@ -9,7 +9,6 @@ and the case's time in the results table. Every wait is bounded. Skipped without
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -82,10 +81,7 @@ def test_radial_xml_by_name(gadgetron, reference, record, tmp_path):
 
 @pytest.mark.timeout(120)
 def test_cartesian_worker_xml_connect_mode(gadgetron, reference, record, tmp_path):
-    port = 18000  # the port cartesian_worker.xml names
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            pytest.fail(f"port {port} (cartesian_worker.xml's <connect>) is already taken on this machine")
+    port = gadgetron.worker_port
     worker = subprocess.Popen([str(VENV_BIN / "gadgetron-inr"), "worker", "--port", str(port), "--timeout", "60"],
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -188,16 +184,21 @@ def test_failing_gadget_reaches_the_client(gadgetron, reference, record, tmp_pat
     compare_files(streamed_file(session, TINY, tmp_path / "next.h5"), reference(TINY, "cartesian", FAST))
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_module_that_cannot_be_imported(gadgetron, record):
     chain = cartesian_chain((1, "gadgets.no_such_module", "Missing", {}), reconstruction=False)
-    started = time.monotonic()
-    session = stream(open_raw(TINY), protocol.config_text(chain), port=gadgetron.port, timeout_s=30)
-    seconds = time.monotonic() - started
-    assert any("No module named 'gadgets.no_such_module'" in e for e in session.errors), session.errors
-    assert session.images == []
-    gadgetron.wait_idle(10)
-    record("module that cannot be imported: error at the client", seconds)
+    raw = open_raw(TINY)
+    times = []
+    for run in range(RUNS):
+        started = time.monotonic()
+        session = stream(raw, protocol.config_text(chain), port=gadgetron.port, timeout_s=30)
+        times.append(time.monotonic() - started)
+        assert any("No module named 'gadgets.no_such_module'" in e for e in session.errors), \
+            f"run {run + 1}: {session.errors}"
+        assert session.images == []
+        gadgetron.wait_idle(10)
+    record(f"module that cannot be imported: {RUNS}/{RUNS} runs, error at the client (max s)", max(times),
+           runs=[round(t, 2) for t in times])
 
 
 @pytest.mark.timeout(90)
