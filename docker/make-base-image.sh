@@ -12,7 +12,7 @@ ROOTFS=${ROOTFS:-/var/tmp/gadgetron-inr-rootfs}
 say() { printf '[make-base-image %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 if [[ $(id -u) != 0 ]]; then
-  say "needs root (rootful podman; root here lacks only CAP_SYS_RESOURCE)"; exit 3
+  say "needs root (rootful podman, a cgroup mount, apt-get)"; exit 3
 fi
 if [[ ${1:-} == --check ]]; then
   command -v podman >/dev/null || command -v apt-get >/dev/null || { say "no podman and no apt-get"; exit 3; }

@@ -197,3 +197,31 @@ def test_compose_stream_check(gadgetron, record):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "zero-filled" in done.stdout and done.stdout.rstrip().endswith("ok"), done.stdout
     record("docker/stream_check.py (compose's test), tiny, zero-filled", time.monotonic() - started)
+
+
+@pytest.mark.timeout(600)
+def test_official_dockerfile_steps_on_the_local_image(image, record, tmp_path):
+    """docker/Dockerfile's own steps, with the local image in place of the ghcr.io base (which
+    cannot be pulled here; the local image has its layout): the shared install script must run in
+    it and the result must start its entry point. pip is pointed at the find-links folder and the
+    host's CA bundle through a mounted /etc/pip.conf, as the Dockerfile mounts nothing."""
+    tag = f"{IMAGE}-dockerfile-check"
+    pip_conf, mounts, settings = tmp_path / "pip.conf", [], ["[global]"]
+    for host_path, where, key in (("/etc/ssl/certs/ca-certificates.crt", "/run/pip-cert.pem", "cert"),
+                                  (os.environ.get("PIP_FIND_LINKS", "/opt/wheels"), "/run/wheels", "find-links")):
+        if Path(host_path).exists():
+            mounts += ["-v", f"{host_path}:{where}:ro"]
+            settings.append(f"{key} = {where}")
+    pip_conf.write_text("\n".join(settings) + "\n")
+    mounts += ["-v", f"{pip_conf}:/etc/pip.conf:ro"]
+    started = time.monotonic()
+    try:
+        built = podman("build", "--layers", "-f", str(ROOT / "docker" / "Dockerfile"), "--from", image, "-t", tag,
+                       *mounts, str(ROOT), timeout_s=540, check=False)
+        assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-2000:]
+        assert "gadgetron-inr installed; torch" in built.stdout, built.stdout[-3000:]
+        info = podman("run", "--rm", "--label", LABEL, tag, "--info", check=False)
+        assert info.returncode == 0 and "4.7.2" in info.stdout + info.stderr, info.stdout + info.stderr
+    finally:
+        podman("rmi", "-f", tag, check=False)
+    record("docker/Dockerfile's steps built on the local image (podman build --from)", time.monotonic() - started)
