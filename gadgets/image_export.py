@@ -13,8 +13,17 @@ patient_table_position, acquisition and physiology time stamps, set, contrast), 
 ``image_series_index`` (property, default 1: the output group is ``image_1``), ``image_index``
 1-based over the scan (``slice * frames + frame + 1``), ``slice``, ``phase`` = frame number,
 ``repetition`` (the readout's, or 0 when the repetitions were the frames), ``image_type``,
-``field_of_view`` from reconSpace. Output ``magnitude`` (float32, default) or ``complex``
-(property ``output``).
+``field_of_view`` from reconSpace. Output (property ``output``): ``magnitude`` (float32, default:
+the object's intensity scale, which the evaluation protocols need), ``complex``, or ``ushort``
+(12-bit unsigned short, 0-4095 with the slice's display window top at 4095, the ratio in
+``GADGETRON_ScaleRatio``: what consoles and DICOM viewers expect).
+
+Series: ``image_series_index`` (default 1) for the method's images, ``preview_series_index``
+(default 2) for a fast preview (``CineSlice.kind == "preview"``, see Reconstruction's ``preview``).
+Meta follows Gadgetron's conventions (``mri_core_def.h``, ``ImageArraySendMixin``): ``DataRole``
+Image, ``ImageProcessingHistory`` ``[GT, GADGETRON-INR, METHOD]``, ``ImageComment``, a
+``SeqDescription`` suffix ``_INR_<method>`` (``_PREVIEW`` appended for the preview; property
+``sequence_description`` replaces it), ``WindowCenter``/``WindowWidth`` in the pixels' units.
 """
 
 from __future__ import annotations
@@ -62,12 +71,17 @@ def to_recon_space(images: np.ndarray, image_fov: tuple[float, float], recon_sha
     return (ifft2c(torch.from_numpy(np.ascontiguousarray(kspace))).numpy() * gain).astype(np.complex64)
 
 
+OUTPUTS = ("magnitude", "complex", "ushort")
+USHORT_MAX = 4095  # 12-bit, what scanner consoles and DICOM viewers expect of magnitude images
+
+
 class ImageExport(Gadget):
     def configure(self) -> None:
         self.output = (self.prop("output", "magnitude") or "magnitude").lower()
-        if self.output not in ("magnitude", "complex"):
-            raise GadgetError(f"output must be magnitude or complex, not {self.output!r}")
-        self.series = int(self.prop("image_series_index", "1"))
+        if self.output not in OUTPUTS:
+            raise GadgetError(f"output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
+        self.series = {"image": self._series("image_series_index", "1"),
+                       "preview": self._series("preview_series_index", "2")}
         self.description = self.prop("sequence_description")
         enc = self.header.encoding[0]
         recon = enc.reconSpace
@@ -78,6 +92,12 @@ class ImageExport(Gadget):
         # mm per image pixel of the encoded grid; removing readout oversampling keeps it
         self.encoded_pixel = (float(encoded.fieldOfView_mm.y) / int(encoded.matrixSize.y),
                               float(encoded.fieldOfView_mm.x) / int(encoded.matrixSize.x))
+
+    def _series(self, key: str, default: str) -> int:
+        text = self.prop(key, default)
+        if not (text or "").strip().isdigit() or int(text) < 1:
+            raise GadgetError(f"property {key} must be a whole number >= 1, not {text!r}")
+        return int(text)
 
     def process(self, item):
         if not isinstance(item, CineSlice):
@@ -91,15 +111,21 @@ class ImageExport(Gadget):
         magnitude = np.abs(images).astype(np.float32)
         # One display window per slice, from the bright end of the magnitude (robust to outliers).
         high = float(np.percentile(magnitude, 99.5)) if magnitude.size else 0.0
-        method = item.method or "unknown"
+        scale = USHORT_MAX / high if high > 0 else 1.0  # ushort: the window's top is 4095
         out = []
         for frame in range(images.shape[0]):
-            pixels = magnitude[frame] if self.output == "magnitude" else images[frame].astype(np.complex64)
-            out.append(self._image(item, frame, np.ascontiguousarray(pixels), high, method))
+            if self.output == "magnitude":
+                pixels = magnitude[frame]
+            elif self.output == "complex":
+                pixels = images[frame].astype(np.complex64)
+            else:
+                pixels = np.clip(np.rint(magnitude[frame] * scale), 0, USHORT_MAX).astype(np.uint16)
+            out.append(self._image(item, frame, np.ascontiguousarray(pixels), high, scale))
         return out
 
-    def _image(self, item: CineSlice, frame: int, pixels: np.ndarray, high: float, method: str) -> ismrmrd.Image:
+    def _image(self, item: CineSlice, frame: int, pixels: np.ndarray, high: float, scale: float) -> ismrmrd.Image:
         acq = item.frame_headers[frame]
+        method = item.method or "unknown"
         image = ismrmrd.Image.from_array(pixels, acquisition=acq, transpose=False)
         head = image.getHead()
         # Layout fixed by hand as well: from_array's shape handling changed between ismrmrd-python
@@ -107,9 +133,10 @@ class ImageExport(Gadget):
         # give the same image in both.
         head.matrix_size[:] = (pixels.shape[1], pixels.shape[0], 1)
         head.channels = 1
-        head.data_type = ismrmrd.DATATYPE_FLOAT if self.output == "magnitude" else ismrmrd.DATATYPE_CXFLOAT
-        head.image_type = ismrmrd.IMTYPE_MAGNITUDE if self.output == "magnitude" else ismrmrd.IMTYPE_COMPLEX
-        head.image_series_index = self.series
+        head.data_type = {"magnitude": ismrmrd.DATATYPE_FLOAT, "complex": ismrmrd.DATATYPE_CXFLOAT,
+                          "ushort": ismrmrd.DATATYPE_USHORT}[self.output]
+        head.image_type = ismrmrd.IMTYPE_COMPLEX if self.output == "complex" else ismrmrd.IMTYPE_MAGNITUDE
+        head.image_series_index = self.series[item.kind]
         head.image_index = item.slice * item.frames + frame + 1
         head.slice = item.slice
         head.phase = frame
@@ -118,13 +145,19 @@ class ImageExport(Gadget):
         head.field_of_view[:] = self.fov
         image.setHead(head)
         image.data[0, 0] = pixels  # setHead reshapes the buffer to (1, 1, ny, nx): put the pixels back
+        window = scale if self.output == "ushort" else 1.0  # the window in the pixels' own units
+        preview = item.kind == "preview"
+        suffix = f"_INR_{method}" + ("_PREVIEW" if preview else "")
         image.meta = {
+            # The keys and conventions of Gadgetron's mri_core_def.h / ImageArraySendMixin
             "GADGETRON_DataRole": "Image",
-            "GADGETRON_ImageComment": f"gadgetron-inr {method}",
-            "GADGETRON_SeqDescription": self.description or f"_INR_{method}",
-            "GADGETRON_WindowCenter": f"{high / 2:.6g}",
-            "GADGETRON_WindowWidth": f"{high:.6g}",
+            "GADGETRON_ImageProcessingHistory": ["GT", "GADGETRON-INR", method.upper()],
+            "GADGETRON_ImageComment": ["GT", f"gadgetron-inr {method}" + (" preview" if preview else "")],
+            "GADGETRON_SeqDescription": self.description or suffix,
+            "GADGETRON_WindowCenter": f"{high * window / 2:.6g}",
+            "GADGETRON_WindowWidth": f"{high * window:.6g}",
             "GADGETRON_ImageNumber": str(head.image_index),
             "GADGETRON_Method": method,
+            **({"GADGETRON_ScaleRatio": f"{scale:.6g}"} if self.output == "ushort" else {}),
         }
         return image

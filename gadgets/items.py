@@ -25,7 +25,9 @@ class CineSlice:
     - ``coil_maps`` ``(C, ny, nx)`` complex, unit-norm, and ``intensity``: ``(ny, nx)`` float or None,
       the factor that puts images made with those maps on the object's scale (set by CoilMaps, from
       ``inr_core.coils.coil_maps_and_intensity``; Reconstruction multiplies it in);
-    - ``images`` ``(T, ny, nx)`` complex, and ``method`` (its name), set by Reconstruction.
+    - ``images`` ``(T, ny, nx)`` complex, and ``method`` (its name), set by Reconstruction;
+    - ``kind``: ``"image"``, or ``"preview"`` for the fast preview Reconstruction sends first when
+      asked (ImageExport gives each kind its own image series).
     """
 
     data: CartesianCine | RadialCine
@@ -38,6 +40,7 @@ class CineSlice:
     intensity: torch.Tensor | None = None
     images: torch.Tensor | None = None
     method: str | None = None
+    kind: str = "image"
 
     @property
     def frames(self) -> int:

@@ -3,6 +3,11 @@
 Properties: ``method`` (default ``l-plus-s``), ``preset`` (a named preset of that method),
 ``device`` (``auto``|``cpu``|``cuda``); every other property is a config override of the method
 (strings, converted by the registry; unknown names are an error naming the method's options).
+
+``preview`` (a method name, default none): a fast method run first, with its defaults, whose
+images go out at once as their own series (``kind == "preview"``; ImageExport's
+``preview_series_index``) while the selected method is still running: an INR can take minutes and a
+scanner user wants to see the slice in seconds (e.g. ``preview=zero-filled`` or ``cg-sense``).
 Properties of the other stages of the cine chain are not overrides: they are listed in
 ``NOT_METHOD_OPTIONS``.
 """
@@ -10,6 +15,7 @@ Properties of the other stages of the cine chain are not overrides: they are lis
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import torch
 
@@ -20,10 +26,10 @@ from inr_core.device import resolve_device
 log = logging.getLogger(__name__)
 
 DEFAULT_METHOD = "l-plus-s"
-OWN = {"method", "preset", "device"}
+OWN = {"method", "preset", "device", "preview"}
 # Properties read by the other stages of the composed cine node.
-NOT_METHOD_OPTIONS = {"calibration_width", "calibration_as_data", "output", "image_series_index", "window",
-                      "sequence_description"}
+NOT_METHOD_OPTIONS = {"calibration_width", "calibration_as_data", "output", "image_series_index",
+                      "preview_series_index", "window", "sequence_description"}
 
 
 class Reconstruction(Gadget):
@@ -37,31 +43,44 @@ class Reconstruction(Gadget):
         try:
             self.method = get_method(self.method_name)
             self.config = self.method.make_config(preset, **overrides)
+            preview = self.prop("preview") or None
+            self.preview = None if preview is None else (preview, get_method(preview))
             self.device = resolve_device(self.prop("device", "auto") or "auto")
         except (ValueError, RuntimeError) as exc:
             raise GadgetError(str(exc)) from None
-        log.info("method %s on %s, config %s", self.method_name, self.device, self.config)
+        log.info("method %s on %s, config %s%s", self.method_name, self.device, self.config,
+                 f", preview {self.preview[0]}" if self.preview else "")
 
     def process(self, item):
         if not isinstance(item, CineSlice):
             return (item,)
         if item.coil_maps is None:
             raise GadgetError(f"slice {item.slice} reached Reconstruction without coil maps (put CoilMaps first)")
+        return self._slices(item)
+
+    def _slices(self, item: CineSlice):
+        # A generator: the preview leaves the chain (and reaches the client) before the method starts.
+        if self.preview is not None:
+            name, spec = self.preview
+            yield replace(item, images=self._run(item, name, spec, spec.make_config()), method=name, kind="preview")
+        item.images = self._run(item, self.method_name, self.method, self.config)
+        item.method = self.method_name
+        yield item
+
+    def _run(self, item: CineSlice, name: str, spec, config) -> torch.Tensor:
         data = item.data.to(self.device)
         maps = item.coil_maps.to(self.device)
         try:
-            images = self.method.run(data, maps, self.config, self._progress(item.slice))
+            images = spec.run(data, maps, config, self._progress(item.slice))
         except ValueError as exc:  # the registry's refusals (trajectory, coil count) are about the data
             raise GadgetError(f"slice {item.slice}: {exc}") from None
-        item.images = torch.as_tensor(images).detach().to("cpu", torch.complex64)
+        images = torch.as_tensor(images).detach().to("cpu", torch.complex64)
         if item.intensity is not None:  # undo the prewhitening's spatial weight (inr_core.coils)
-            item.images = item.images * item.intensity.to("cpu")[None]
-        item.method = self.method_name
+            images = images * item.intensity.to("cpu")[None]
         expected = (item.frames, *item.data.image_shape)
-        if tuple(item.images.shape) != expected:
-            raise GadgetError(f"method {self.method_name} returned images of shape {tuple(item.images.shape)}, "
-                              f"expected {expected}")
-        return (item,)
+        if tuple(images.shape) != expected:
+            raise GadgetError(f"method {name} returned images of shape {tuple(images.shape)}, expected {expected}")
+        return images
 
     def _progress(self, slice_index: int):
         outer = self.progress

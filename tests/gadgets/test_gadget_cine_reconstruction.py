@@ -31,7 +31,7 @@ def test_fully_sampled_cine_comes_back_as_images():
         corr = np.corrcoef(magnitude.ravel(), np.abs(truth[t]).ravel())[0, 1]
         assert corr > 0.9, f"frame {t}: correlation {corr:.3f}"
         meta = ismrmrd.Meta.deserialize(image.attribute_string)
-        assert TEST_METHOD in meta["GADGETRON_ImageComment"]
+        assert f"gadgetron-inr {TEST_METHOD}" in meta["GADGETRON_ImageComment"]
 
 
 def test_unknown_method_and_option_are_clear_errors():
@@ -95,3 +95,34 @@ def test_prewhitening_keeps_the_image_scale():
         if forward == "true":
             assert whitened[disc].mean() == pytest.approx(plain[disc].mean(), rel=0.1)
     assert errors["true"] < 0.6 * errors["false"]
+
+
+@pytest.mark.timeout(120)
+def test_a_preview_series_goes_out_before_the_method_runs():
+    truth, acqs = acquisitions()
+    node = CineReconstruction({"method": TEST_METHOD, "preview": "zero-filled", "device": "cpu",
+                               "calibration_width": "12", "preview_series_index": "5"},
+                              make_header(nx=N, ny=N, channels=C, phases=T))
+    stream = node.stream(iter(acqs))
+    first = [next(stream) for _ in range(T)]  # the preview, before the method's images are made
+    rest = list(stream)
+    assert [im.image_series_index for im in first] == [5] * T and [im.image_series_index for im in rest] == [1] * T
+    meta = ismrmrd.Meta.deserialize(first[0].attribute_string)
+    assert meta["GADGETRON_SeqDescription"] == "_INR_zero-filled_PREVIEW"
+    assert meta["GADGETRON_ImageProcessingHistory"] == ["GT", "GADGETRON-INR", "ZERO-FILLED"]
+    assert ismrmrd.Meta.deserialize(rest[0].attribute_string)["GADGETRON_Method"] == TEST_METHOD
+    np.testing.assert_allclose(first[2].data[0, 0], rest[2].data[0, 0], rtol=1e-3, atol=1e-4)  # both adjoints
+
+
+@pytest.mark.timeout(120)
+def test_ushort_output_is_12_bit_with_its_scale_in_the_meta():
+    _, acqs = acquisitions()
+    props = {"method": TEST_METHOD, "device": "cpu", "calibration_width": "12", "output": "ushort"}
+    floats = list(CineReconstruction({**props, "output": "magnitude"}, make_header(nx=N, ny=N, channels=C,
+                                                                                 phases=T)).stream(acqs))
+    shorts = list(CineReconstruction(props, make_header(nx=N, ny=N, channels=C, phases=T)).stream(acqs))
+    image = shorts[1]
+    assert image.data_type == ismrmrd.DATATYPE_USHORT and image.data.dtype == np.uint16
+    assert image.data.max() <= 4095
+    ratio = float(ismrmrd.Meta.deserialize(image.attribute_string)["GADGETRON_ScaleRatio"])
+    np.testing.assert_allclose(image.data[0, 0] / ratio, np.minimum(floats[1].data[0, 0], 4095 / ratio), atol=1 / ratio)

@@ -47,7 +47,8 @@ def test_header_fields_and_meta():
         assert tuple(image.field_of_view) == pytest.approx((300.0, 300.0, 8.0))
         meta = ismrmrd.Meta.deserialize(image.attribute_string)
         assert meta["GADGETRON_DataRole"] == "Image"
-        assert "cg-sense" in meta["GADGETRON_ImageComment"] and "cg-sense" in meta["GADGETRON_SeqDescription"]
+        assert "gadgetron-inr cg-sense" in meta["GADGETRON_ImageComment"]
+        assert meta["GADGETRON_SeqDescription"] == "_INR_cg-sense"
         assert float(meta["GADGETRON_WindowWidth"]) > 0 and float(meta["GADGETRON_WindowCenter"]) > 0
 
 
