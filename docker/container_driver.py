@@ -107,10 +107,10 @@ def failing_chain(fail_after: int) -> bytes:
 def fail(args, work: Path) -> dict:
     """The error's arrival timed in-process (as a scanner's client sees it, without this process's
     start-up), then the command-line client's exit status and text."""
-    from pipelines import protocol
-    from pipelines.emulator import stream as send
     from pipelines.errors import UserError
     from pipelines.ismrmrd_io import open_raw
+    from pipelines.streaming import protocol
+    from pipelines.streaming.emulator import stream as send
 
     config, output = work / "failing.xml", work / "served.h5"
     config.write_bytes(failing_chain(args.fail_after))

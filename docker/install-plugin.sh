@@ -42,5 +42,5 @@ cp "$src"/pipelines/configs/*.xml "$config_dir/"
 # The python Gadgetron will find must be the one that has the plugin.
 [[ $(PATH=$CONDA_PREFIX/bin:$PATH command -v python) == "$python" ]] || {
   echo "install-plugin.sh: $python is not the first python on PATH=$CONDA_PREFIX/bin:..." >&2; exit 1; }
-(cd / && "$python" -c "import gadgets.cine_reconstruction, gadgets.fault, pipelines.emulator, torch
+(cd / && "$python" -c "import gadgets.cine_reconstruction, gadgets.fault, pipelines.streaming.emulator, torch
 print('gadgetron-inr installed; torch', torch.__version__)")

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines import protocol
-from pipelines.emulator import chain_text, stream
 from pipelines.errors import UserError
 from pipelines.host import Pipeline
 from pipelines.ismrmrd_io import open_raw
 from pipelines.replay import default_pipeline
+from pipelines.streaming import protocol
+from pipelines.streaming.emulator import chain_text, stream
 
 
 def stacked(images) -> np.ndarray:

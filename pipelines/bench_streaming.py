@@ -25,9 +25,9 @@ DEFAULT_RAW = Path(__file__).parents[1] / "sample_data" / "cine_tiny_ktuniform_R
 
 def measure(raw, method: str, port: int, device: str = "auto", speed: float = 1.0, realtime: bool = True,
             timeout_s: float = 600.0, preset: str | None = None) -> list:
-    from pipelines import protocol
     from pipelines.bench import method_properties
-    from pipelines.emulator import chain_text, stream
+    from pipelines.streaming import protocol
+    from pipelines.streaming.emulator import chain_text, stream
 
     properties = method_properties(method, device, preset)
     used = properties.get("preset", "default")
@@ -60,7 +60,7 @@ def run_streaming(args) -> int:
     preset = getattr(args, "preset", None)
     warn_unused_preset(args.methods, preset)
     from pipelines.ismrmrd_io import open_raw
-    from pipelines.server import Server
+    from pipelines.streaming.server import Server
 
     files = [open_raw(p) for p in (args.raw or [DEFAULT_RAW])]
     speed = getattr(args, "speed", 1.0)

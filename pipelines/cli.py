@@ -17,9 +17,12 @@ COMMANDS = {
     "evaluate": ("pipelines.evaluate", "score reconstructed images against a reference"),
     "methods": ("pipelines.methods_command", "list reconstruction methods and their options"),
     "bench": ("pipelines.bench", "measure quality, speed and memory of the methods"),
-    "emulate": ("pipelines.emulator", "stream a raw file to a Gadgetron server like a scanner, write the images"),
-    "serve": ("pipelines.server", "a loopback Gadgetron stand-in running the chains with the embedded host"),
-    "worker": ("pipelines.worker", "a warm external node for Gadgetron <connect> nodes, one scan after another"),
+    "emulate": ("pipelines.streaming.emulator",
+                "stream a raw file to a Gadgetron server like a scanner, write the images"),
+    "serve": ("pipelines.streaming.server",
+              "a loopback Gadgetron stand-in running the chains with the embedded host"),
+    "worker": ("pipelines.streaming.worker",
+               "a warm external node for Gadgetron <connect> nodes, one scan after another"),
 }
 
 

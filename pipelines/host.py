@@ -131,9 +131,9 @@ class Pipeline:
         """Feed the header and the items (acquisitions) in; yield what the last node sends out.
 
         ``external=True`` runs each node as Gadgetron would, a ``python -m gadgetron`` child process
-        over a loopback socket (``pipelines.external``); progress is then not reported."""
+        over a loopback socket (``pipelines.streaming.external``); progress is then not reported."""
         if external:
-            from pipelines.external import run_external
+            from pipelines.streaming.external import run_external
 
             yield from run_external(self.nodes, header, items)
             return

@@ -42,23 +42,39 @@ def default_pipeline(trajectory: str) -> str:
 
 
 def run(args) -> int:
-    from pipelines.host import Pipeline, parse_overrides
-    from pipelines.ismrmrd_io import open_raw, write_images
+    from pipelines.host import parse_overrides
 
-    if Path(args.output).resolve() == Path(args.raw).resolve():
-        raise UserError(f"the output {args.output!r} is the raw input file: choose another name")
-    raw = open_raw(args.raw)
     overrides = parse_overrides(args.overrides)
     for key in ("method", "preset", "device"):
         if getattr(args, key, None):
             overrides[key] = getattr(args, key)
-    pipeline = Pipeline.load(args.pipeline or default_pipeline(raw.trajectory), overrides)
-    method = pipeline.properties.get("method", "?")
-    log.info("%s: %d acquisitions, %s, pipeline %s, method %s", args.raw, raw.count, raw.trajectory,
-             pipeline.name, method)
+    replay_file(args.raw, args.output, overrides, pipeline=args.pipeline, preview=args.preview,
+                show_progress=not getattr(args, "no_progress", False),
+                external=getattr(args, "external_processes", False))
+    return 0
+
+
+def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | None = None, preview=None,
+                show_progress: bool = True, external: bool = False) -> int:
+    """Reconstruct the raw file at ``raw_path`` through a chain and write its images to ``output``.
+
+    ``pipeline``: a packaged chain name or an XML file (default: the trajectory's chain);
+    ``properties`` override the chain's; ``preview``: also draw a PNG. Returns the image count.
+    Expected failures raise ``UserError`` (one line, naming the file); nothing is left at ``output``.
+    """
+    from pipelines.host import Pipeline
+    from pipelines.ismrmrd_io import open_raw, write_images
+
+    if Path(output).resolve() == Path(raw_path).resolve():
+        raise UserError(f"the output {str(output)!r} is the raw input file: choose another name")
+    raw = open_raw(raw_path)
+    chain = Pipeline.load(pipeline or default_pipeline(raw.trajectory), properties)
+    method = chain.properties.get("method", "?")
+    log.info("%s: %d acquisitions, %s, pipeline %s, method %s", raw_path, raw.count, raw.trajectory,
+             chain.name, method)
 
     bar = tqdm(total=raw.count, unit="readout", desc=f"replay {method}", file=sys.stderr,
-               disable=getattr(args, "no_progress", False), dynamic_ncols=True)
+               disable=not show_progress, dynamic_ncols=True)
 
     def progress(done, total, message=""):
         bar.set_postfix_str(message or f"{done}/{total}", refresh=True)
@@ -70,18 +86,17 @@ def run(args) -> int:
 
     try:
         with logging_redirect_tqdm():  # log lines go above the bar instead of breaking it
-            images = list(pipeline.run(raw.header, counted(raw.acquisitions()), progress,
-                                       external=getattr(args, "external_processes", False)))
+            images = list(chain.run(raw.header, counted(raw.acquisitions()), progress, external=external))
     except GadgetError as exc:
-        raise UserError(f"{args.raw}: {exc}") from None
+        raise UserError(f"{raw_path}: {exc}") from None
     finally:
         bar.close()
-    count = write_images(args.output, images, raw.header_xml)
-    print(f"wrote {count} images ({method}) to {args.output}", file=sys.stderr)
-    if args.preview:
+    count = write_images(output, images, raw.header_xml)
+    print(f"wrote {count} images ({method}) to {output}", file=sys.stderr)
+    if preview:
         from pipelines.ismrmrd_io import read_images, read_reference
         from pipelines.preview import write_preview
 
-        write_preview(args.preview, read_images(args.output)[0].frames(), read_reference(args.raw),
-                      title=f"{method}: {args.raw}")
-    return 0
+        write_preview(preview, read_images(output)[0].frames(), read_reference(raw_path),
+                      title=f"{method}: {raw_path}")
+    return count

@@ -14,9 +14,9 @@ import pytest
 from gadgetron.external.connection import Connection
 
 from gadgets.base import Gadget, drain
-from pipelines import protocol
 from pipelines.cli import main
 from pipelines.ismrmrd_io import open_raw
+from pipelines.streaming import protocol
 
 ROOT = Path(__file__).parents[2]
 TINY = ROOT / "sample_data" / "cine_tiny_ktuniform_R4.h5"

@@ -36,9 +36,9 @@ def test_a_failing_child_is_one_clear_error():
 
 @pytest.mark.timeout(120)
 def test_loopback_server_with_child_processes():
-    from pipelines import protocol
-    from pipelines.emulator import chain_text, stream
-    from pipelines.server import Server
+    from pipelines.streaming import protocol
+    from pipelines.streaming.emulator import chain_text, stream
+    from pipelines.streaming.server import Server
 
     raw = open_raw(RAW)
     expected = list(Pipeline.load("cartesian", {"method": "zero-filled", "device": "cpu"}).run(

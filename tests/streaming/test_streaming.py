@@ -16,11 +16,11 @@ import ismrmrd
 import numpy as np
 import pytest
 
-from pipelines import protocol
-from pipelines.emulator import chain_text, stream
 from pipelines.host import Pipeline
 from pipelines.ismrmrd_io import open_raw
-from pipelines.server import Server, resolve_config_name
+from pipelines.streaming import protocol
+from pipelines.streaming.emulator import chain_text, stream
+from pipelines.streaming.server import Server, resolve_config_name
 
 ROOT = Path(__file__).parents[2]
 RAW = ROOT / "sample_data" / "cine_tiny_ktuniform_R4.h5"

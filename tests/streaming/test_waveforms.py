@@ -12,10 +12,10 @@ import ismrmrd
 import numpy as np
 import pytest
 
-from pipelines import protocol
-from pipelines.emulator import chain_text, read_waveforms, stream, timeline
 from pipelines.ismrmrd_io import open_raw
-from pipelines.server import Server
+from pipelines.streaming import protocol
+from pipelines.streaming.emulator import chain_text, read_waveforms, stream, timeline
+from pipelines.streaming.server import Server
 
 RAW = Path(__file__).parents[2] / "sample_data" / "cine_tiny_ktuniform_R4.h5"
 
@@ -57,7 +57,7 @@ def _through_handle(properties: dict, items) -> list:
     from gadgetron.external.connection import Connection
 
     from gadgets.base import Gadget
-    from pipelines.external import config_xml
+    from pipelines.streaming.external import config_xml
 
     raw = open_raw(RAW)
     parent, child = socket.socketpair()

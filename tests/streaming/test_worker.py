@@ -12,9 +12,9 @@ import pytest
 
 from gadgets.base import properties_from_config
 from gadgets.cine_reconstruction import CineReconstruction
-from pipelines import protocol
 from pipelines.ismrmrd_io import open_raw
-from pipelines.worker import Worker, load_target
+from pipelines.streaming import protocol
+from pipelines.streaming.worker import Worker, load_target
 
 ROOT = Path(__file__).parents[2]
 RAW = ROOT / "sample_data" / "cine_tiny_ktuniform_R4.h5"

@@ -23,7 +23,7 @@ from xml.sax.saxutils import quoteattr
 import ismrmrd
 
 from gadgets.base import GadgetError
-from pipelines import protocol
+from pipelines.streaming import protocol
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from xml.etree import ElementTree
 import ismrmrd
 import numpy as np
 
-from pipelines import protocol
 from pipelines.errors import UserError
 from pipelines.ismrmrd_io import read_h5
+from pipelines.streaming import protocol
 
 log = logging.getLogger(__name__)
 

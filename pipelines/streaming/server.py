@@ -22,9 +22,9 @@ from pathlib import Path
 import ismrmrd
 
 from gadgets.base import describe
-from pipelines import protocol
 from pipelines.errors import UserError
 from pipelines.host import CONFIG_DIR, Pipeline, parse_config
+from pipelines.streaming import protocol
 
 log = logging.getLogger(__name__)
 
