@@ -125,14 +125,22 @@ def coil_sensitivities(coils: int, shape, seed: int = 0) -> torch.Tensor:
     x = ((np.arange(nx) - nx // 2) / half)[None, :]
     angles = 2 * math.pi * (np.arange(coils) + rng.uniform(-0.15, 0.15, coils)) / coils + rng.uniform(0, 2 * math.pi)
     rho = 0.45 if coils <= 8 else 0.45 * math.sqrt(8 / coils)  # more coils -> smaller elements
-    maps = []
-    for a in angles:
-        cx, cy = 0.98 * math.cos(a), 0.05 + 0.78 * math.sin(a)  # just outside the body outline
-        d2 = (x - cx) ** 2 + (y - cy) ** 2
-        mag = (1 + d2 / rho**2) ** -1.5
-        ramp = rng.normal(0, 0.8, 2)
-        phase = rng.uniform(0, 2 * math.pi) + ramp[0] * (x - cx) + ramp[1] * (y - cy)
-        maps.append(mag * np.exp(1j * phase))
+    # just outside the body outline
+    return _unit_norm([_loop_coil(x, y, 0.98 * math.cos(a), 0.05 + 0.78 * math.sin(a), rho, 0.8, rng)
+                       for a in angles])
+
+
+def _loop_coil(x, y, cx, cy, rho: float, ramp_std: float, rng: np.random.Generator) -> np.ndarray:
+    """One loop coil at (cx, cy): the on-axis field falloff of a loop of radius rho, a random phase
+    offset plus a linear phase ramp of ``ramp_std`` rad per half FOV."""
+    mag = (1 + ((x - cx) ** 2 + (y - cy) ** 2) / rho**2) ** -1.5
+    ramp = rng.normal(0, ramp_std, 2)
+    phase = rng.uniform(0, 2 * math.pi) + ramp[0] * (x - cx) + ramp[1] * (y - cy)
+    return mag * np.exp(1j * phase)
+
+
+def _unit_norm(maps: list[np.ndarray]) -> torch.Tensor:
+    """Stacked maps scaled so that sum_c |s_c|^2 = 1 at every pixel."""
     maps = np.stack(maps)
     maps /= np.sqrt((np.abs(maps) ** 2).sum(axis=0, keepdims=True))
     return torch.from_numpy(maps.astype(np.complex64))
@@ -162,13 +170,8 @@ def cardiac_array(coils: int, shape, seed: int = 0) -> torch.Tensor:
         rho = 0.45 if n == 1 else min(0.35, 1.4 * spacing)  # ~11 cm elements, smaller when many: overlap
         for cx in 0.05 + spacing * (np.arange(n) - (n - 1) / 2):
             cx, cy = cx + rng.uniform(-0.03, 0.03), row_y + rng.uniform(-0.03, 0.03)
-            mag = (1 + ((x - cx) ** 2 + (y - cy) ** 2) / rho**2) ** -1.5
-            ramp = rng.normal(0, 2.0, 2)
-            phase = rng.uniform(0, 2 * math.pi) + ramp[0] * (x - cx) + ramp[1] * (y - cy)
-            maps.append(mag * np.exp(1j * phase))
-    maps = np.stack(maps)
-    maps /= np.sqrt((np.abs(maps) ** 2).sum(axis=0, keepdims=True))
-    return torch.from_numpy(maps.astype(np.complex64))
+            maps.append(_loop_coil(x, y, cx, cy, rho, 2.0, rng))
+    return _unit_norm(maps)
 
 
 def g_factor(maps, acceleration: int, cov: np.ndarray | None = None) -> np.ndarray:
