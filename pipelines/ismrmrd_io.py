@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import ismrmrd
 import numpy as np
 
 from pipelines.errors import UserError
+from pipelines.outputs import atomic_output
 
 SUPPORTED_TRAJECTORIES = ("cartesian", "radial", "goldenangle")
 NON_IMAGING = (ismrmrd.ACQ_IS_NOISE_MEASUREMENT, ismrmrd.ACQ_IS_DUMMYSCAN_DATA, ismrmrd.ACQ_IS_NAVIGATION_DATA,
@@ -198,13 +198,9 @@ def _check_heads(heads, header, encoding, path: Path) -> None:
 def write_images(path: str | os.PathLike, images: Iterable[ismrmrd.Image], header_xml: bytes | str | None = None,
                  group: str = "dataset") -> int:
     """Write images to ``/<group>/image_<series>``; atomic (temp file + rename). Returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
     count = 0
-    try:
-        dataset = ismrmrd.Dataset(tmp, dataset_name=group, mode="w")
+    with atomic_output(path, "image file") as tmp:
+        dataset = ismrmrd.Dataset(str(tmp), dataset_name=group, mode="w")
         try:
             if header_xml is not None:
                 dataset.write_xml_header(header_xml if isinstance(header_xml, bytes) else header_xml.encode())
@@ -215,10 +211,6 @@ def write_images(path: str | os.PathLike, images: Iterable[ismrmrd.Image], heade
             dataset.close()
         if count == 0:
             raise UserError("the reconstruction produced no images")
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
     return count
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.outputs import atomic_output
+
 
 def heart_pixel(magnitude: np.ndarray) -> tuple[int, int]:
     """(row, column) of the largest smoothed temporal std inside the central half of (T, ny, nx)."""
@@ -81,8 +83,7 @@ def write_preview(path, images: np.ndarray, reference: np.ndarray | None = None,
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with atomic_output(path, "preview") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    return path
+    return Path(path)

@@ -55,6 +55,7 @@ import numpy as np
 
 from inr_core.sampling import GOLDEN_ANGLE_DEG
 from inr_core.simulate import SNR_DB_DEFINITION, SimulatedCine, g_factor
+from pipelines.outputs import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -392,9 +393,8 @@ def write_raw(path, sim: SimulatedCine, mask: np.ndarray | None = None, pattern:
     t0_ms = protocol.start_time_s * 1000.0
     noise_t0 = t0_ms - (sim.noise.shape[1] // samples + 10) * protocol.tr_ms  # the noise scan just before imaging
 
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        dset = ismrmrd.Dataset(str(tmp), "dataset", create_if_needed=True)
+    with atomic_output(path, "raw file") as tmp:
+        dset = ismrmrd.Dataset(str(tmp), "dataset", mode="w")  # the temporary file exists, empty
         dset.write_xml_header(xml)
         dset.close()
         acqs = list(_noise_acquisitions(sim, protocol, samples, dwell_us, noise_t0))
@@ -418,9 +418,5 @@ def write_raw(path, sim: SimulatedCine, mask: np.ndarray | None = None, pattern:
         if sim.realism is not None:
             attrs.update(_realism_attrs(sim, first_line, calibration_only))
         _write_reference(tmp, sim, None if radial else sampled, attrs, calibration_only)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     log.info("wrote %s: %d noise + %d imaging readouts over %d heartbeats", path, count, len(order), beats)
     return path

@@ -16,6 +16,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gadgets.base import GadgetError
 from pipelines.errors import UserError
+from pipelines.outputs import check_output
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | No
 
     if Path(output).resolve() == Path(raw_path).resolve():
         raise UserError(f"the output {str(output)!r} is the raw input file: choose another name")
+    check_output(output, "image file")  # before minutes of reconstruction, not after
+    if preview:
+        check_output(preview, "preview")
     raw = open_raw(raw_path)
     chain = Pipeline.load(pipeline or default_pipeline(raw.trajectory), properties)
     method = chain.properties.get("method", "?")
@@ -94,9 +98,20 @@ def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | No
     count = write_images(output, images, raw.header_xml)
     print(f"wrote {count} images ({method}) to {output}", file=sys.stderr)
     if preview:
-        from pipelines.ismrmrd_io import read_images, read_reference
-        from pipelines.preview import write_preview
-
-        write_preview(preview, read_images(output)[0].frames(), read_reference(raw_path),
-                      title=f"{method}: {raw_path}")
+        _preview(preview, output, raw_path, method)
     return count
+
+
+def _preview(preview, output, raw_path, method: str) -> None:
+    """Draw the preview; if that fails the run fails whole: no images left behind, one line."""
+    from pipelines.ismrmrd_io import read_images, read_reference
+    from pipelines.preview import write_preview
+
+    try:
+        write_preview(preview, read_images(output)[0].frames(), read_reference(raw_path), title=f"{method}: {raw_path}")
+    except Exception as exc:
+        Path(output).unlink(missing_ok=True)
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(f"preview {str(preview)!r} could not be drawn ({type(exc).__name__}: {exc}); "
+                        f"no images written") from None
