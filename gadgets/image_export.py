@@ -147,12 +147,15 @@ class ImageExport(Gadget):
         image.data[0, 0] = pixels  # setHead reshapes the buffer to (1, 1, ny, nx): put the pixels back
         window = scale if self.output == "ushort" else 1.0  # the window in the pixels' own units
         preview = item.kind == "preview"
-        suffix = f"_INR_{method}" + ("_PREVIEW" if preview else "")
+        suffix = f"_INR_{method}" + ("_PREVIEW" if preview else "") + ("_FALLBACK" if item.fallback else "")
+        comment = f"gadgetron-inr {method}" + (" preview" if preview else "")
+        if item.fallback:
+            comment += f" (fallback: {item.fallback})"
         image.meta = {
             # The keys and conventions of Gadgetron's mri_core_def.h / ImageArraySendMixin
             "GADGETRON_DataRole": "Image",
             "GADGETRON_ImageProcessingHistory": ["GT", "GADGETRON-INR", method.upper()],
-            "GADGETRON_ImageComment": ["GT", f"gadgetron-inr {method}" + (" preview" if preview else "")],
+            "GADGETRON_ImageComment": ["GT", comment],
             "GADGETRON_SeqDescription": self.description or suffix,
             "GADGETRON_WindowCenter": f"{high * window / 2:.6g}",
             "GADGETRON_WindowWidth": f"{high * window:.6g}",

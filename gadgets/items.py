@@ -27,7 +27,9 @@ class CineSlice:
       ``inr_core.coils.coil_maps_and_intensity``; Reconstruction multiplies it in);
     - ``images`` ``(T, ny, nx)`` complex, and ``method`` (its name), set by Reconstruction;
     - ``kind``: ``"image"``, or ``"preview"`` for the fast preview Reconstruction sends first when
-      asked (ImageExport gives each kind its own image series).
+      asked (ImageExport gives each kind its own image series);
+    - ``fallback``: set when the selected method failed and the fallback method made the images
+      (the reason, e.g. ``kp-inr failed: out of memory``).
     """
 
     data: CartesianCine | RadialCine
@@ -41,6 +43,7 @@ class CineSlice:
     images: torch.Tensor | None = None
     method: str | None = None
     kind: str = "image"
+    fallback: str | None = None  # why the fallback method made the images, when it did
 
     @property
     def frames(self) -> int:

@@ -4,6 +4,15 @@ Properties: ``method`` (default ``l-plus-s``), ``preset`` (a named preset of tha
 ``device`` (``auto``|``cpu``|``cuda``); every other property is a config override of the method
 (strings, converted by the registry; unknown names are an error naming the method's options).
 
+A scan is never lost to a method failure. When the method raises at run time (a refusal of the
+data, such as a wrong trajectory, stays an error), runs out of memory, or passes ``time_budget_s``
+(default 0: none; checked at every progress call, which every method makes per iteration):
+- CUDA out of memory: once more with half the ``chunk`` (methods that have one), then on the CPU;
+- then the ``fallback`` method (default ``cg-sense``; ``none`` turns it off and the failure is the
+  scan's error), with its defaults (on the CPU after an out-of-memory).
+The images say so: ``CineSlice.fallback`` holds the reason, which ImageExport puts in the image
+comment and the sequence description (``_FALLBACK``), and the log has a warning.
+
 ``preview`` (a method name, default none): a fast method run first, with its defaults, whose
 images go out at once as their own series (``kind == "preview"``; ImageExport's
 ``preview_series_index``) while the selected method is still running: an INR can take minutes and a
@@ -15,6 +24,7 @@ Properties of the other stages of the cine chain are not overrides: they are lis
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 
 import torch
@@ -26,7 +36,12 @@ from inr_core.device import resolve_device
 log = logging.getLogger(__name__)
 
 DEFAULT_METHOD = "l-plus-s"
-OWN = {"method", "preset", "device", "preview"}
+OWN = {"method", "preset", "device", "preview", "fallback", "time_budget_s"}
+DEFAULT_FALLBACK = "cg-sense"
+
+
+class TimeBudgetExceeded(Exception):
+    """Raised from the progress callback when the method has run past ``time_budget_s``."""
 # Properties read by the other stages of the composed cine node.
 NOT_METHOD_OPTIONS = {"calibration_width", "calibration_as_data", "output", "image_series_index",
                       "preview_series_index", "window", "sequence_description"}
@@ -45,6 +60,11 @@ class Reconstruction(Gadget):
             self.config = self.method.make_config(preset, **overrides)
             preview = self.prop("preview") or None
             self.preview = None if preview is None else (preview, get_method(preview))
+            fallback = (self.prop("fallback", DEFAULT_FALLBACK) or "none").strip()
+            self.fallback = None if fallback.lower() == "none" else (fallback, get_method(fallback))
+            self.time_budget_s = float(self.prop("time_budget_s", "0") or 0)
+            if not (self.time_budget_s >= 0 and self.time_budget_s != float("inf")):
+                raise ValueError(f"time_budget_s must be a finite number of seconds >= 0, not {self.time_budget_s}")
             self.device = resolve_device(self.prop("device", "auto") or "auto")
         except (ValueError, RuntimeError) as exc:
             raise GadgetError(str(exc)) from None
@@ -63,15 +83,45 @@ class Reconstruction(Gadget):
         if self.preview is not None:
             name, spec = self.preview
             yield replace(item, images=self._run(item, name, spec, spec.make_config()), method=name, kind="preview")
-        item.images = self._run(item, self.method_name, self.method, self.config)
-        item.method = self.method_name
+        try:
+            item.images = self._run_guarded(item)
+            item.method = self.method_name
+        except Exception as exc:  # noqa: BLE001 - any failure of the method: the scan still gets images
+            if self.fallback is None or isinstance(exc, GadgetError):
+                raise
+            name, spec = self.fallback
+            item.fallback = f"{self.method_name} failed: {_reason(exc)}"
+            log.warning("slice %d: %s; falling back to %s", item.slice, item.fallback, name)
+            device = torch.device("cpu") if isinstance(exc, torch.OutOfMemoryError) else self.device
+            item.images = self._run(item, name, spec, spec.make_config(), device=device)
+            item.method = name
         yield item
 
-    def _run(self, item: CineSlice, name: str, spec, config) -> torch.Tensor:
-        data = item.data.to(self.device)
-        maps = item.coil_maps.to(self.device)
+    def _run_guarded(self, item: CineSlice) -> torch.Tensor:
+        """The method, with the time budget; on CUDA out of memory once with half the chunk, then on the CPU."""
+        budget = self.time_budget_s or None
         try:
-            images = spec.run(data, maps, config, self._progress(item.slice))
+            return self._run(item, self.method_name, self.method, self.config, budget=budget)
+        except torch.OutOfMemoryError:
+            if self.device.type != "cuda":
+                raise
+            torch.cuda.empty_cache()
+            log.warning("slice %d: %s ran out of CUDA memory", item.slice, self.method_name)
+        if getattr(self.config, "chunk", 0) > 1:
+            smaller = replace(self.config, chunk=self.config.chunk // 2)
+            try:
+                return self._run(item, self.method_name, self.method, smaller, budget=budget)
+            except torch.OutOfMemoryError:
+                torch.cuda.empty_cache()
+        log.warning("slice %d: %s again out of CUDA memory: on the CPU", item.slice, self.method_name)
+        return self._run(item, self.method_name, self.method, self.config, device=torch.device("cpu"), budget=budget)
+
+    def _run(self, item: CineSlice, name: str, spec, config, device=None, budget: float | None = None) -> torch.Tensor:
+        device = device or self.device
+        data = item.data.to(device)
+        maps = item.coil_maps.to(device)
+        try:
+            images = spec.run(data, maps, config, self._progress(item.slice, budget))
         except ValueError as exc:  # the registry's refusals (trajectory, coil count) are about the data
             raise GadgetError(f"slice {item.slice}: {exc}") from None
         images = torch.as_tensor(images).detach().to("cpu", torch.complex64)
@@ -82,8 +132,21 @@ class Reconstruction(Gadget):
             raise GadgetError(f"method {name} returned images of shape {tuple(images.shape)}, expected {expected}")
         return images
 
-    def _progress(self, slice_index: int):
+    def _progress(self, slice_index: int, budget: float | None = None):
         outer = self.progress
-        if outer is None:
-            return None
-        return lambda done, total, message="": outer(done, total, f"slice {slice_index}: {message}".rstrip(": "))
+        deadline = None if budget is None else time.monotonic() + budget
+
+        def progress(done, total, message=""):
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeBudgetExceeded(f"passed its time budget of {budget:g} s at step {done}/{total}")
+            if outer is not None:
+                outer(done, total, f"slice {slice_index}: {message}".rstrip(": "))
+
+        return progress if (outer is not None or deadline is not None) else None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return "out of memory"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, TimeBudgetExceeded) else f"{type(exc).__name__}: {text}"[:200]
