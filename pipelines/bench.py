@@ -122,9 +122,12 @@ def preset_for(method: str, preset: str | None) -> str:
 
 
 def method_properties(method: str, device: str, preset: str | None) -> dict[str, str]:
-    """Chain properties that run ``method`` on ``device`` with the preset ``preset_for`` picks."""
+    """Chain properties that run ``method`` on ``device`` with the preset ``preset_for`` picks.
+
+    No fallback: a benchmark measures the method itself, and a failure must be a failed row, not
+    another method's images under its name."""
     used = preset_for(method, preset)
-    return {"method": method, "device": device, **({"preset": used} if used != "default" else {})}
+    return {"method": method, "device": device, "fallback": "none", **({"preset": used} if used != "default" else {})}
 
 
 def warn_unused_preset(methods, preset: str | None) -> None:
