@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
-from gadgets.base import Gadget, properties_from_config
+from gadgets.base import Chain, Gadget, properties_from_config
 from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,9 @@ class Node:
         cls = getattr(module, self.target, None)
         if not (inspect.isclass(cls) and issubclass(cls, Gadget)):
             raise UserError(f"{self.module}.{self.target} is not a gadget class")
+        if cls in (Gadget, Chain):  # the bases pass items through unchanged: no node of a chain
+            raise UserError(f"{self.module}.{self.target} is a base class, not a gadget: name one of the "
+                            f"project's gadgets (e.g. gadgets.cine_reconstruction.CineReconstruction)")
         return cls
 
 

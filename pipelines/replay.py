@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+import ismrmrd
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -95,6 +96,11 @@ def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | No
         raise UserError(f"{raw_path}: {exc}") from None
     finally:
         bar.close()
+    others = [item for item in images if not isinstance(item, ismrmrd.Image)]
+    if others:  # e.g. a chain whose last node does not reconstruct
+        kinds = ", ".join(sorted({type(item).__name__ for item in others}))
+        raise UserError(f"{raw_path}: the chain's last node returned {len(others)} items that are not images "
+                        f"({kinds}): pipeline {chain.name} does not end in a reconstruction")
     count = write_images(output, images, raw.header_xml)
     print(f"wrote {count} images ({method}) to {output}", file=sys.stderr)
     if preview:

@@ -65,3 +65,20 @@ def test_a_failing_preview_leaves_nothing_and_says_so(tmp_path, capsys, monkeypa
     assert not out.exists() and not list(tmp_path.glob(".*partial"))
     assert replay(out, "--preview", tmp_path) == 2  # a folder: refused before any work
     assert "preview" in one_error_line(capsys) and not out.exists()
+
+
+def _pipeline(tmp_path, module, target):
+    path = tmp_path / f"{target}.xml"
+    path.write_text(f'<?xml version="1.0"?><configuration><version>2</version><stream><external>'
+                    f'<execute name="{module}" target="{target}" type="python"/><configuration/></external>'
+                    f'</stream></configuration>')
+    return path
+
+
+def test_a_chain_that_returns_no_images_is_one_line_and_no_file(tmp_path, capsys):
+    out = tmp_path / "out.h5"
+    assert replay(out, "--pipeline", _pipeline(tmp_path, "gadgets.base", "Gadget")) == 2
+    assert "is a base class, not a gadget" in one_error_line(capsys)
+    assert replay(out, "--pipeline", _pipeline(tmp_path, "gadgets.noise", "NoisePrewhitening")) == 2
+    assert "176 items that are not images (Acquisition)" in one_error_line(capsys)
+    assert not out.exists()
