@@ -130,15 +130,28 @@ class Pipeline:
             gadgets.append(gadget)
         return gadgets
 
-    def run(self, header, items: Iterable, progress=None, external: bool = False) -> Iterator:
+    def run(self, header, items: Iterable, progress=None, external: bool = False, check=None) -> Iterator:
         """Feed the header and the items (acquisitions) in; yield what the last node sends out.
 
         ``external=True`` runs each node as Gadgetron would, a ``python -m gadgetron`` child process
-        over a loopback socket (``pipelines.streaming.external``); progress is then not reported."""
+        over a loopback socket (``pipelines.streaming.external``); progress is then not reported.
+
+        ``check`` (the cancellation hook): a callable run between items, between outputs and on every
+        progress report of a long step; it raises to stop the scan (a server whose client has gone)."""
+        if check is not None:
+            items = _checked(items, check)
+            if progress is None:
+                progress = lambda done, total, message="": check()  # noqa: E731
+            else:
+                outer = progress
+
+                def progress(done, total, message=""):
+                    check()
+                    outer(done, total, message)
         if external:
             from pipelines.streaming.external import run_external
 
-            yield from run_external(self.nodes, header, items)
+            yield from _checked(run_external(self.nodes, header, items), check)
             return
         gadgets = self.build(header, progress)
 
@@ -149,10 +162,19 @@ class Pipeline:
             for item in stream:
                 yield from through(gadgets[start].process(item), start + 1)
 
-        yield from through(items, 0)
+        yield from _checked(through(items, 0), check)
         # End of stream: flush each node in order; its leftovers still pass the later nodes.
         for i, gadget in enumerate(gadgets):
-            yield from through(gadget.flush(), i + 1)
+            yield from _checked(through(gadget.flush(), i + 1), check)
+
+
+def _checked(stream: Iterable, check) -> Iterator:
+    if check is None:
+        yield from stream
+        return
+    for item in stream:
+        check()
+        yield item
 
 
 def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 
 import ismrmrd
 
@@ -26,16 +27,47 @@ class ProtocolError(Exception):
     """The peer sent something that is not this protocol (or closed the connection mid-message)."""
 
 
-class SocketReader:
-    """``read_exactly(n)`` over a socket that has a timeout (``socket.timeout`` ends a stuck read)."""
+class DeadlineExceeded(TimeoutError):
+    """A scan or one message took longer than its deadline (a client trickling bytes)."""
 
-    def __init__(self, sock: socket.socket):
+
+class SocketReader:
+    """``read_exactly(n)`` over a socket that has a timeout (``socket.timeout`` ends a stuck read).
+
+    The socket's timeout bounds each read; two optional deadlines bound the sum: ``deadline`` (an
+    absolute ``time.monotonic()``, the whole scan) and ``idle_s`` (seconds for one whole message,
+    counted from the moment :func:`read_message` starts waiting for it). A client sending one byte
+    every few seconds passes every per-read timeout and is stopped by these."""
+
+    def __init__(self, sock: socket.socket, deadline: float | None = None, idle_s: float | None = None):
         self.sock = sock
+        self.timeout_s = sock.gettimeout()
+        self.deadline = deadline
+        self.idle_s = idle_s
+        self.message_deadline: float | None = None
+
+    def start_message(self) -> None:
+        self.message_deadline = None if self.idle_s is None else time.monotonic() + self.idle_s
+
+    def _arm(self) -> None:
+        limits = [d for d in (self.deadline, self.message_deadline) if d is not None]
+        if not limits:
+            return
+        left = min(limits) - time.monotonic()
+        if left <= 0:
+            what = "scan deadline" if self.deadline is not None and self.deadline == min(limits) else "idle timeout"
+            raise DeadlineExceeded(f"{what} passed")
+        self.sock.settimeout(left if self.timeout_s is None else min(self.timeout_s, left))
 
     def read_exactly(self, n: int) -> bytes:
         chunks, got = [], 0
         while got < n:
-            chunk = self.sock.recv(min(n - got, 1 << 20))
+            self._arm()
+            try:
+                chunk = self.sock.recv(min(n - got, 1 << 20))
+            except TimeoutError:
+                self._arm()  # a deadline that fell inside this read says so
+                raise
             if not chunk:
                 raise EOFError(f"connection closed after {got} of {n} bytes")
             chunks.append(chunk)
@@ -87,6 +119,8 @@ def item(obj) -> bytes:
 def read_message(reader: SocketReader):
     """One message as ``(id, payload)``: str for config/text, bytes for the header, ismrmrd objects
     for items, None for CLOSE. An unknown id raises ProtocolError (its length is unknown)."""
+    if hasattr(reader, "start_message"):
+        reader.start_message()
     read = reader.read_exactly
     (message_id,) = struct.unpack("<H", read(2))
     if message_id == CLOSE:

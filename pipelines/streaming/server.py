@@ -8,12 +8,21 @@ name (message 1) that must resolve to a file directly inside the configured fold
 package -- so a client can make the server neither read an arbitrary file nor import arbitrary code.
 
 Errors go back as Gadgetron sends them: one TEXT message with one line, then CLOSE.
+
+Robustness (docs/streaming.md, "Robustness"): ``max_clients`` bounds the connections holding a slot;
+``compute_slots`` bounds the scans computing at once (the others wait in a FIFO queue, their
+position logged); a scan's data is read to its CLOSE before it queues for compute; a scan whose
+client has gone (EOF seen by a watcher thread) or that passed its deadline stops at the next item,
+output or progress report and frees its slots; each message must arrive within ``idle_timeout_s``.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
+import os
+import select
 import socket
 import threading
 import time
@@ -25,10 +34,34 @@ from gadgets.base import describe
 from pipelines.errors import UserError
 from pipelines.host import CONFIG_DIR, Pipeline, parse_config
 from pipelines.streaming import protocol
+from pipelines.validation import check_acquisition
 
 log = logging.getLogger(__name__)
 
 DRAIN_S = 30.0  # after an error, how long we read and drop the client's remaining data
+DRAIN_BYTES = 256 << 20  # ... and how much of it
+SCAN_DEADLINE_S = 1800.0
+IDLE_TIMEOUT_S = 60.0
+
+
+class ScanStopped(BaseException):
+    """The client went away, or the scan passed its deadline, while it waited or computed. A
+    BaseException, like ``asyncio.CancelledError``: a method's fallback (``except Exception``) must
+    not turn a cancellation into a second, slower method."""
+
+    def __init__(self, message: str, deadline: bool = False):
+        super().__init__(message)
+        self.deadline = deadline
+
+
+def default_compute_slots(threads: int | None = None) -> int:
+    """Scans computing at once: the cores divided by the threads one scan uses (torch's intra-op
+    pool, which is process-wide, so every scan gets the same count)."""
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
+    return max(1, (os.cpu_count() or 1) // max(1, threads))
 
 
 def resolve_config_name(name: str, config_dir: Path = CONFIG_DIR) -> Path:
@@ -45,10 +78,18 @@ class Server:
     """``Server(port=0).start()`` listens on a thread; ``.port`` is the bound port; ``.stop()`` ends it."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9002, config_dir: Path = CONFIG_DIR,
-                 timeout_s: float = 60.0, max_clients: int = 8, external: bool = False):
+                 timeout_s: float = 60.0, max_clients: int = 8, external: bool = False,
+                 scan_deadline_s: float = SCAN_DEADLINE_S, idle_timeout_s: float = IDLE_TIMEOUT_S,
+                 compute_slots: int | None = None):
         self.config_dir = Path(config_dir)
         self.external = external  # nodes as `python -m gadgetron` children, as Gadgetron runs them
         self.timeout_s = timeout_s
+        self.scan_deadline_s = scan_deadline_s
+        self.idle_timeout_s = idle_timeout_s
+        self.compute_slots = compute_slots or default_compute_slots()
+        self.computing = 0
+        self.queue: collections.deque = collections.deque()
+        self.queue_changed = threading.Condition()
         self.listener = socket.create_server((host, port))
         self.listener.settimeout(0.5)  # accept() wakes up to see a stop request
         self.port = self.listener.getsockname()[1]
@@ -99,17 +140,43 @@ class Server:
 
     def _scan(self, sock, reader, peer) -> None:
         started = time.monotonic()
+        deadline = started + self.scan_deadline_s
+        reader.deadline, reader.idle_s = deadline, self.idle_timeout_s
         sent = 0
+        gone, done = threading.Event(), threading.Event()
+
+        def check() -> None:
+            if gone.is_set():
+                raise ScanStopped("the client closed the connection")
+            if time.monotonic() > deadline:
+                raise ScanStopped(f"scan deadline of {self.scan_deadline_s:g} s passed", deadline=True)
+
         try:
             pipeline, header = self._open(reader)
             log.info("%s:%d: pipeline %s, method %s", *peer[:2], pipeline.name, pipeline.properties.get("method", "?"))
-            for image in pipeline.run(header, self._items(reader), external=self.external):
-                sock.sendall(protocol.item(image))
-                sent += 1
+            items = list(self._items(reader))  # the whole scan, to its CLOSE, before it queues for compute
+            reader.idle_s = None
+            sock.settimeout(self.timeout_s)  # the reads' deadlines may have shortened it
+            threading.Thread(target=self._watch, args=(sock, gone, done), name=f"watch-{peer[1]}", daemon=True).start()
+            with self._compute_slot(peer, check):
+                for image in pipeline.run(header, items, external=self.external, check=check):
+                    sock.sendall(protocol.item(image))
+                    sent += 1
             sock.sendall(protocol.close())
+        except ScanStopped as exc:
+            if exc.deadline:
+                self._drop(sock, peer, exc, started)
+            else:
+                log.warning("%s:%d: client lost (%s); scan cancelled after %.1f s", *peer[:2], exc,
+                            time.monotonic() - started)
+            return
+        except protocol.DeadlineExceeded as exc:
+            self._drop(sock, peer, exc, started)
+            return
         except (EOFError, ConnectionError, TimeoutError) as exc:
             # The client went away or fell silent: nothing to tell it; this thread just ends.
-            log.warning("%s:%d: client lost (%s); scan abandoned", *peer[:2], describe(exc))
+            log.warning("%s:%d: client lost (%s); scan abandoned after %.1f s", *peer[:2], describe(exc),
+                        time.monotonic() - started)
             return
         except Exception as exc:  # noqa: BLE001 - every failure must reach the client as one line
             message = str(exc) if isinstance(exc, UserError) else describe(exc)
@@ -118,8 +185,55 @@ class Server:
             self._fail(sock, reader, message)
             return
         finally:
+            done.set()
             self.served += 1
         log.info("%s:%d: %d images in %.1f s", *peer[:2], sent, time.monotonic() - started)
+
+    @staticmethod
+    def _drop(sock, peer, exc, started) -> None:
+        log.warning("%s:%d: %s; scan dropped after %.1f s", *peer[:2], exc, time.monotonic() - started)
+        with contextlib.suppress(OSError):  # best effort, and quick: this client is slow
+            sock.settimeout(1.0)
+            sock.sendall(protocol.text(f"gadgetron-inr server: {exc}") + protocol.close())
+
+    @staticmethod
+    def _watch(sock, gone: threading.Event, done: threading.Event) -> None:
+        """After the client's CLOSE it sends nothing more: readable now means it closed (EOF) or reset."""
+        try:
+            while not done.is_set():
+                readable, _, _ = select.select([sock], [], [], 0.2)
+                if readable:
+                    if sock.recv(1, socket.MSG_PEEK) == b"":
+                        gone.set()
+                    return  # EOF, or data after CLOSE (not ours to read): stop watching either way
+        except (OSError, ValueError):
+            if not done.is_set():
+                gone.set()
+
+    @contextlib.contextmanager
+    def _compute_slot(self, peer, check):
+        """FIFO queue for the compute slots; its length is bounded by ``max_clients``."""
+        me = object()
+        with self.queue_changed:
+            self.queue.append(me)
+            try:
+                position = len(self.queue)
+                if self.computing >= self.compute_slots or position > 1:
+                    log.info("%s:%d: queued for compute, position %d (%d of %d slots busy)", *peer[:2], position,
+                             self.computing, self.compute_slots)
+                while self.queue[0] is not me or self.computing >= self.compute_slots:
+                    self.queue_changed.wait(0.2)
+                    check()
+                self.computing += 1
+            finally:
+                self.queue.remove(me)
+                self.queue_changed.notify_all()
+        try:
+            yield
+        finally:
+            with self.queue_changed:
+                self.computing -= 1
+                self.queue_changed.notify_all()
 
     def _open(self, reader) -> tuple[Pipeline, object]:
         message_id, payload = protocol.read_message(reader)
@@ -143,26 +257,49 @@ class Server:
     def _items(reader):
         """Acquisitions (and images) until CLOSE. Waveforms are accepted and dropped: the project's
         chains use none (Gadgetron would pass them on to nodes that ask for them)."""
+        count = 0
         while True:
             message_id, payload = protocol.read_message(reader)
             if message_id == protocol.CLOSE:
                 return
+            if message_id == protocol.ACQUISITION:
+                check_acquisition(payload, count)
+                count += 1
             if message_id in (protocol.ACQUISITION, protocol.IMAGE):
                 yield payload
             elif message_id not in (protocol.WAVEFORM, protocol.TEXT):
                 raise protocol.ProtocolError(f"unexpected message {message_id} in the data stream")
 
     def _fail(self, sock, reader, message: str) -> None:
-        """TEXT + CLOSE, then read and drop the client's remaining data until its CLOSE (bounded):
+        """TEXT + CLOSE, then read and drop the client's remaining data until its CLOSE, or, once a
+        message does not parse, raw bytes until it closes (bounded by DRAIN_S and DRAIN_BYTES):
         closing with unread input resets the connection, and the client could lose our message."""
         try:
             sock.sendall(protocol.text(protocol.one_line(message)) + protocol.close())
-            sock.settimeout(min(self.timeout_s, 5.0))
-            deadline = time.monotonic() + DRAIN_S
-            while time.monotonic() < deadline:
-                if protocol.read_message(reader)[0] == protocol.CLOSE:
+        except OSError as exc:
+            log.debug("sending the error: %s", describe(exc))
+            return
+        deadline = time.monotonic() + DRAIN_S
+        reader.deadline, reader.idle_s = deadline, None
+        reader.timeout_s = min(self.timeout_s, 5.0)
+        try:
+            while protocol.read_message(reader)[0] != protocol.CLOSE:
+                pass
+            return
+        except (EOFError, OSError) as exc:  # gone, silent or past the drain's time
+            log.debug("after the error: %s", describe(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - unparsable: its length is unknown, so drop raw bytes
+            log.debug("after the error, unparsable input (%s); dropping raw bytes", describe(exc))
+        dropped = 0
+        try:
+            while dropped < DRAIN_BYTES and time.monotonic() < deadline:
+                sock.settimeout(max(0.05, min(reader.timeout_s, deadline - time.monotonic())))
+                chunk = sock.recv(1 << 16)
+                if not chunk:
                     break
-        except Exception as exc:  # noqa: BLE001 - the client may be gone already; nothing more to do
+                dropped += len(chunk)
+        except OSError as exc:
             log.debug("after the error: %s", describe(exc))
 
 
@@ -174,7 +311,17 @@ def add_arguments(parser):
     parser.add_argument("--configs", type=Path, default=CONFIG_DIR,
                         help="folder of stream configurations a client may name (default: the packaged ones)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds a client may stay silent (default 60)")
-    parser.add_argument("--max-clients", type=int, default=8, help="scans at once (default 8)")
+    parser.add_argument("--max-clients", type=int, default=8,
+                        help="connections holding a scan slot, computing or queued (default 8)")
+    parser.add_argument("--compute", type=int, default=None,
+                        help="scans computing at once; the others wait in a queue (default: cores // --threads)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (process-wide, shared by every scan; default torch's own)")
+    parser.add_argument("--scan-deadline", type=float, default=SCAN_DEADLINE_S,
+                        help=f"seconds a scan may take from connection to last image (default {SCAN_DEADLINE_S:g})")
+    parser.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT_S,
+                        help=f"seconds for each whole message to arrive (default {IDLE_TIMEOUT_S:g}); "
+                        "--timeout bounds each read")
     parser.add_argument("--external-processes", action="store_true",
                         help="run each node as a `python -m gadgetron` child process, as Gadgetron does")
 
@@ -182,8 +329,20 @@ def add_arguments(parser):
 def run(args) -> int:
     if not args.configs.is_dir():
         raise UserError(f"configuration folder {str(args.configs)!r} does not exist")
+    for name in ("max_clients", "compute", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("timeout", "scan_deadline", "idle_timeout"):
+        if not getattr(args, name) > 0:
+            raise UserError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    compute = args.compute or default_compute_slots(args.threads)
     try:
-        server = Server(args.host, args.port, args.configs, args.timeout, args.max_clients, args.external_processes)
+        server = Server(args.host, args.port, args.configs, args.timeout, args.max_clients, args.external_processes,
+                        args.scan_deadline, args.idle_timeout, compute)
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     try:

@@ -19,11 +19,14 @@ import socket
 import threading
 import time
 
+import ismrmrd
 from gadgetron.external.connection import Connection
 
 from gadgets.base import BoundedSocket, Gadget, describe, report_failure
 from pipelines.errors import UserError
 from pipelines.host import ALLOWED_PACKAGE
+from pipelines.streaming.protocol import ProtocolError
+from pipelines.validation import check_acquisition
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,32 @@ def load_target(spec: str) -> type[Gadget]:
     if not (isinstance(cls, type) and issubclass(cls, Gadget)):
         raise UserError(f"--target {spec!r} is not a gadget class")
     return cls
+
+
+class StrictConnection(Connection):
+    """gadgetron-python's ``Connection``, stricter: an unknown message id is an error (the package
+    ends the stream there, so partial data followed by garbage became a finished scan), a
+    configuration that does not parse is an error (the package gives None: default properties), and
+    every acquisition is checked as ``replay`` checks a file's (no NaN or Inf)."""
+
+    def __init__(self, socket):
+        self.acquisitions = 0
+        super().__init__(socket)
+
+    def check_config(self) -> None:
+        if self.config is None and (self.raw_bytes.config or b"").strip():
+            raise UserError("the node's configuration is not valid XML")
+
+    def _read_item(self):
+        message_identifier = self._read_message_identifier()
+        reader = self.readers.get(message_identifier)
+        if reader is None:
+            raise ProtocolError(f"unknown message id {message_identifier} after {self.acquisitions} acquisitions")
+        item = reader(self.socket)
+        if isinstance(item, ismrmrd.Acquisition):
+            check_acquisition(item, self.acquisitions)
+            self.acquisitions += 1
+        return message_identifier, item
 
 
 class Worker:
@@ -74,7 +103,8 @@ class Worker:
         ok = False
         connection = None
         try:
-            connection = Connection(BoundedSocket(sock, self.timeout_s))  # reads CONFIG and HEADER
+            connection = StrictConnection(BoundedSocket(sock, self.timeout_s))  # reads CONFIG and HEADER
+            connection.check_config()
             # The command line's overrides win over the node's <configuration> (Gadget.handle).
             ok = self.target(self.overrides).handle(connection)
         except Exception as exc:  # noqa: BLE001 - a broken scan must not end the worker
@@ -85,7 +115,9 @@ class Worker:
             self.scans += 1
             self.failures += not ok
             try:
-                if connection is not None:
+                if connection is not None and not ok:
+                    _close_after_failure(sock)
+                elif connection is not None:
                     connection.socket.close()  # sends CLOSE, as ``with Connection(...)`` would
                 else:
                     sock.close()
@@ -93,6 +125,26 @@ class Worker:
                 log.debug("closing: %s", exc)
         log.info("scan %d %s in %.1f s", self.scans, "done" if ok else "failed", time.monotonic() - started)
         return ok
+
+
+def _close_after_failure(sock: socket.socket, drain_s: float = 5.0, drain_bytes: int = 64 << 20) -> None:
+    """CLOSE, end our side, then drop what the peer still sends (input after garbage, whose length
+    is unknown) until it closes, bounded: closing with unread input resets the connection, and the
+    peer could lose the ERROR already sent."""
+    try:
+        sock.sendall(b"\x04\x00")  # CLOSE
+        sock.shutdown(socket.SHUT_WR)
+        deadline, dropped = time.monotonic() + drain_s, 0
+        while dropped < drain_bytes and time.monotonic() < deadline:
+            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                break
+            dropped += len(chunk)
+    except OSError as exc:
+        log.debug("after the failure: %s", exc)
+    finally:
+        sock.close()
 
 
 # -- command --------------------------------------------------------------------------------------
