@@ -104,6 +104,67 @@ def frame_dimension(header) -> str:
     return "phase"
 
 
+MAX_MATRIX = 4096  # per axis of a 2D cine matrix; larger header sizes are refused before anything is allocated
+MEMORY_LIMIT_GIB = 32.0  # refuse a header whose arrays alone would need more than this
+
+
+def _axis(space, name: str, axis: str) -> int:
+    """A header matrix size as a positive integer; a clear ``GadgetError`` otherwise."""
+    matrix = getattr(space, "matrixSize", None) if space is not None else None
+    value = getattr(matrix, axis, None) if matrix is not None else None
+    if value is None:
+        raise GadgetError(f"the ISMRMRD header has no {name}.matrixSize.{axis}")
+    try:
+        number = int(value) if not isinstance(value, str) else int(value.strip())
+    except (TypeError, ValueError):
+        raise GadgetError(f"the ISMRMRD header's {name}.matrixSize.{axis} is {value!r}, not an integer") from None
+    if axis == "z":
+        number = number or 1
+    if not 1 <= number <= MAX_MATRIX:
+        raise GadgetError(f"the ISMRMRD header's {name}.matrixSize.{axis} is {number}: "
+                          f"a matrix size must be 1..{MAX_MATRIX}")
+    return number
+
+
+def header_sizes(header) -> dict[str, tuple[int, int, int]]:
+    """``{"encoded": (x, y, z), "recon": (x, y, z)}``, each a checked positive integer (``GadgetError``)."""
+    encodings = getattr(header, "encoding", None) or []
+    if not encodings:
+        raise GadgetError("the ISMRMRD header has no <encoding>")
+    enc = encodings[0]
+    return {key: tuple(_axis(getattr(enc, name, None), name, a) for a in ("x", "y", "z"))
+            for key, name in (("encoded", "encodedSpace"), ("recon", "reconSpace"))}
+
+
+def memory_estimate(header, coils: int, frames: int, samples: int | None = None, slices: int = 1) -> float:
+    """Bytes the k-space and image arrays of one slice need (several working copies), from the header."""
+    sizes = header_sizes(header)
+    ex, ey, _ = sizes["encoded"]
+    rx, ry, _ = sizes["recon"]
+    nx = max(ex, samples or 0)
+    per_copy = 8.0 * max(1, coils) * max(1, frames) * (ey * nx + ry * rx)
+    return 4 * per_copy  # the sorted k-space, the coil images, the method's working copies
+
+
+def check_header(header, coils: int | None = None, frames: int | None = None, samples: int | None = None) -> None:
+    """Sizes that parse and are bounded, and a memory estimate under ``MEMORY_LIMIT_GIB``: before any allocation.
+
+    ``coils``/``frames``/``samples`` come from the data where the host knows them (``open_raw``), else
+    from the header (``receiverChannels``, the frame limit).
+    """
+    header_sizes(header)
+    if coils is None:
+        system = getattr(header, "acquisitionSystemInformation", None)
+        coils = int(getattr(system, "receiverChannels", None) or 1) if system is not None else 1
+    if frames is None:
+        limit = _limit(header.encoding[0].encodingLimits, frame_dimension(header))
+        frames = int(limit.maximum) + 1 if limit is not None and limit.maximum is not None else 1
+    need = memory_estimate(header, coils, frames, samples)
+    if need > MEMORY_LIMIT_GIB * 1024**3:
+        raise GadgetError(f"the ISMRMRD header's matrix sizes need about {need / 1024**3:.0f} GiB for {frames} frames "
+                          f"of {coils} coils (more than the {MEMORY_LIMIT_GIB:g} GiB allowed): refused before reading")
+
+
 class _Accumulator:
     """Sums and counts per key, so repeated readouts are averaged."""
 
@@ -131,6 +192,7 @@ class _SliceBuffer:
         self.reference: dict = {}  # frame -> (distance from the k-space centre, AcquisitionHeader)
         self.coils: int | None = None
         self.samples: int | None = None
+        self.length: int | None = None  # samples per readout after discarding and centring
         self.calibration_only_lines = 0  # calibration readouts kept out of the data
 
     def note_reference(self, frame, distance, head):
@@ -140,6 +202,7 @@ class _SliceBuffer:
 
 class CineBuffer(Gadget):
     def configure(self) -> None:
+        check_header(self.header)
         enc = self.header.encoding[0]
         self.trajectory = header_trajectory(self.header)
         if self.trajectory != "cartesian" and self.trajectory not in RADIAL:
@@ -171,6 +234,11 @@ class CineBuffer(Gadget):
         self.whitened_by: list[np.ndarray] = []  # marked noise readouts (see gadgets.noise)
         self.noise_dwell = self.imaging_dwell = None
         self.whitener_cache = None
+        self.index_limits = {name: (int(lim.minimum or 0), int(lim.maximum))
+                             for name in ("slice", "phase", "repetition")
+                             if (lim := _limit(limits, name)) is not None and lim.maximum is not None}
+        self.phases_in_repetitions = 0  # readouts with a phase index when the frames are repetitions
+        self.emitted: set[int] = set()
         if self.frame_dim == "repetition":
             log.info("one cardiac phase and several repetitions in the header: repetitions are the frames")
 
@@ -186,11 +254,21 @@ class CineBuffer(Gadget):
             if item.is_flag_set(flag):
                 self.skipped[why] = self.skipped.get(why, 0) + 1
                 return ()
+        self._check_indices(item)
         slice_index = int(item.idx.slice)
+        if slice_index in self.emitted and slice_index not in self.slices:
+            raise GadgetError(f"readout scan_counter {item.scan_counter} arrives for slice {slice_index} after that "
+                              "slice's last readout (ACQ_LAST_IN_SLICE): readouts out of order or duplicated")
         self.imaging_dwell = self.imaging_dwell or float(item.sample_time_us)
         buffer = self.slices.setdefault(slice_index, _SliceBuffer())
         self._check_shape(buffer, item)
         data = self._readout(item)
+        if buffer.length is None:
+            buffer.length = data.shape[1]
+        elif data.shape[1] != buffer.length:
+            raise GadgetError(f"readout scan_counter {item.scan_counter} gives {data.shape[1]} samples after "
+                              f"discard_pre {item.discard_pre}, discard_post {item.discard_post} and centring on "
+                              f"center_sample {item.center_sample}; earlier readouts {buffer.length}")
         frame = int(getattr(item.idx, self.frame_dim))
         if self.trajectory == "cartesian":
             self._add_cartesian(buffer, item, frame, data)
@@ -213,6 +291,34 @@ class CineBuffer(Gadget):
         elif item.number_of_samples != buffer.samples:
             raise GadgetError(f"readout scan_counter {item.scan_counter} has {item.number_of_samples} samples, "
                               f"earlier readouts {buffer.samples}: mixed readout lengths are not supported")
+
+    def _check_indices(self, item) -> None:
+        """Indices inside the header's encoding limits (slice, phase, repetition) and a readout to keep.
+
+        Decision (``docs/robustness.md``): an index outside a limit the header declares is an error
+        naming the readout -- such a file contradicts itself and its sorting cannot be trusted. When
+        the frames are repetitions (one phase declared), phase indices are averaged with a warning.
+        """
+        n = int(item.number_of_samples)
+        if int(item.discard_pre) + int(item.discard_post) >= n:
+            raise GadgetError(f"readout scan_counter {item.scan_counter}: discard_pre {item.discard_pre} + "
+                              f"discard_post {item.discard_post} leave nothing of its {n} samples")
+        if int(item.center_sample) >= n:
+            raise GadgetError(f"readout scan_counter {item.scan_counter}: center_sample {item.center_sample} lies "
+                              f"beyond its {n} samples")
+        for name, (low, high) in self.index_limits.items():
+            value = int(getattr(item.idx, name))
+            if low <= value <= high:
+                continue
+            if name == "phase" and self.frame_dim == "repetition":
+                self.phases_in_repetitions += 1
+                if self.phases_in_repetitions == 1:
+                    log.warning("the header declares one cardiac phase and several repetitions, but readout "
+                                "scan_counter %d has phase %d: the frames are repetitions, and the readouts of "
+                                "different cardiac phases are averaged together", item.scan_counter, value)
+                continue
+            raise GadgetError(f"readout scan_counter {item.scan_counter}: {name} {value} lies outside the header's "
+                              f"encoding limits {low}..{high}")
 
     def _readout(self, item) -> np.ndarray:
         """(C, nx) with discarded samples dropped, reversed readouts flipped, the echo centred."""
@@ -273,6 +379,7 @@ class CineBuffer(Gadget):
 
     def _emit(self, slice_index: int) -> CineSlice:
         buffer = self.slices.pop(slice_index)
+        self.emitted.add(slice_index)
         frames = sorted(buffer.reference)
         if not frames:
             raise GadgetError(f"slice {slice_index} has no imaging readouts")

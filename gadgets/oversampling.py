@@ -28,6 +28,7 @@ import ismrmrd
 import numpy as np
 
 from gadgets.base import Gadget
+from gadgets.cine_buffer import header_sizes
 
 
 def _cfft(x: np.ndarray, inverse: bool) -> np.ndarray:
@@ -47,8 +48,8 @@ def remove_oversampling(data: np.ndarray, keep_values: bool = False) -> np.ndarr
 
 class RemoveReadoutOversampling(Gadget):
     def configure(self) -> None:
-        enc = self.header.encoding[0]
-        self.active = int(enc.encodedSpace.matrixSize.x) == 2 * int(enc.reconSpace.matrixSize.x)
+        sizes = header_sizes(self.header)  # sizes that parse and are bounded, or one clear GadgetError
+        self.active = sizes["encoded"][0] == 2 * sizes["recon"][0]
         self.non_cartesian = self.flag("non_cartesian", False)
 
     def process(self, item):

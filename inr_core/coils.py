@@ -100,8 +100,15 @@ def espirit_maps(calib: torch.Tensor, calib_width: int = 24, kernel_width: int =
         width = min(width, 2 * min(centre - lo, hi - centre))
     if width <= kernel_width:
         raise ValueError(_too_small(nonzero, width, calib_width, kernel_width))
-    maps = np.asarray(sigpy.mri.app.EspiritCalib(ksp, calib_width=width, kernel_width=kernel_width, thresh=thresh,
-                                                 crop=crop, show_pbar=False).run(), dtype=np.complex64)
+    try:
+        maps = np.asarray(sigpy.mri.app.EspiritCalib(ksp, calib_width=width, kernel_width=kernel_width, thresh=thresh,
+                                                     crop=crop, show_pbar=False).run(), dtype=np.complex64)
+    except np.linalg.LinAlgError as exc:  # e.g. "SVD did not converge" on corrupt or non-finite calibration data
+        raise ValueError(f"ESPIRiT calibration failed ({exc}): the calibration k-space is degenerate "
+                         "(corrupt, non-finite or all-zero data?)") from None
+    if not np.isfinite(maps).all():
+        raise ValueError("ESPIRiT calibration gave non-finite coil maps: the calibration k-space is degenerate "
+                         "(corrupt data or values out of range?)")
     _check_coverage(ksp, maps, width, kernel_width, crop)
     return torch.from_numpy(maps).to(device or calib.device)
 

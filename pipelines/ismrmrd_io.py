@@ -164,6 +164,8 @@ def open_raw(path: str | os.PathLike) -> RawFile:
             raise UserError(f"{str(path)!r}: cannot read the acquisition headers (truncated or corrupt file?): "
                             f"{' '.join(str(exc).split())}") from None
         _check_heads(heads, header, encoding, path)
+        _check_sizes(heads, header, path)
+        _check_order(heads, header, path)
         # The data themselves (NaN/Inf, sizes, truncation) are checked before any reconstruction runs.
         for _ in raw.acquisitions():
             pass
@@ -192,6 +194,60 @@ def _check_heads(heads, header, encoding, path: Path) -> None:
         if (dims < 2).any():
             i = int(np.flatnonzero(imaging)[np.flatnonzero(dims < 2)[0]])
             raise UserError(f"{str(path)!r}: acquisition {i} of a non-Cartesian scan carries no trajectory")
+
+
+def _imaging_rows(heads) -> np.ndarray:
+    flags = heads["flags"].astype(np.uint64)
+    return np.flatnonzero((flags & np.uint64(_flag_mask(NON_IMAGING))) == 0)
+
+
+def _check_sizes(heads, header, path: Path) -> None:
+    """Header matrix sizes that parse and are bounded, and the memory they need, before anything is allocated."""
+    from gadgets.base import GadgetError
+    from gadgets.cine_buffer import check_header, frame_dimension
+
+    imaging = _imaging_rows(heads)
+    try:
+        frames = int(np.unique(heads["idx"][frame_dimension(header)][imaging]).size)
+        check_header(header, coils=int(heads["active_channels"][0]), frames=frames,
+                     samples=int(heads["number_of_samples"][imaging].max()))
+    except GadgetError as exc:
+        raise UserError(f"{str(path)!r}: {exc}") from None
+
+
+def _check_order(heads, header, path: Path) -> None:
+    """No imaging readout after the end of the measurement or after its slice's last readout.
+
+    CineBuffer reconstructs a slice at its ACQ_LAST_IN_SLICE readout (``gadgets.cine_buffer``), so a
+    reordered or duplicated file would otherwise reconstruct a fragment and fail on it with a
+    misleading message (a calibration region of 0 lines).
+    """
+    from gadgets.cine_buffer import _limit, frame_dimension
+
+    flags = heads["flags"].astype(np.uint64)
+    last_slice = np.uint64(_flag_mask([ismrmrd.ACQ_LAST_IN_SLICE]))
+    last_measurement = np.uint64(_flag_mask([ismrmrd.ACQ_LAST_IN_MEASUREMENT]))
+    dim = frame_dimension(header)
+    limit = _limit(header.encoding[0].encodingLimits, dim)
+    last_frame = int(limit.maximum) if limit is not None and limit.maximum is not None else None
+    closed: dict[int, int] = {}  # slice -> acquisition that ended it
+    ended = None
+    for i in _imaging_rows(heads):
+        head = heads[i]
+        slice_index = int(head["idx"]["slice"])
+        where = f"acquisition {int(i)} (scan_counter {int(head['scan_counter'])})"
+        if ended is not None:
+            raise UserError(f"{str(path)!r}: {where} comes after the last acquisition of the measurement "
+                            f"(acquisition {ended}): readouts out of order or duplicated")
+        if slice_index in closed:
+            raise UserError(f"{str(path)!r}: {where} of slice {slice_index} comes after that slice's last readout "
+                            f"(acquisition {closed[slice_index]}): readouts out of order or duplicated")
+        if flags[i] & last_measurement:
+            ended = int(i)
+        elif flags[i] & last_slice:
+            frame = int(head["idx"][dim])
+            if dim == "phase" or last_frame is None or frame >= last_frame:
+                closed[slice_index] = int(i)
 
 
 # -- images -------------------------------------------------------------------------------------
