@@ -21,7 +21,7 @@ from pipelines.host import Pipeline
 from pipelines.ismrmrd_io import open_raw
 from pipelines.streaming import protocol
 from pipelines.streaming.emulator import chain_text, stream
-from pipelines.streaming.server import Server, default_compute_slots
+from pipelines.streaming.server import ScanStopped, Server, default_compute_slots
 from pipelines.streaming.worker import Worker, load_target
 
 ROOT = Path(__file__).parents[2]
@@ -132,6 +132,24 @@ def test_client_gone_while_queued_cancels_the_scan(running, raw, acqs, replayed,
     good_scan(server, raw, replayed)
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", ["zero-filled", "cg-sense"])
+def test_a_cancelled_scan_stops_mid_compute_without_falling_back(raw, acqs, method, caplog):
+    """The server's check raises ScanStopped (a BaseException): the host stops between items, outputs
+    and progress reports of a long step, and no method fallback (``except Exception``) catches it."""
+    calls = {"n": 0}
+
+    def check():
+        calls["n"] += 1
+        if calls["n"] > len(acqs) + 2:  # past the data: in the compute
+            raise ScanStopped("the client closed the connection")
+
+    pipeline = Pipeline.load("cartesian", {"method": method, "device": "cpu"})
+    with pytest.raises(ScanStopped), caplog.at_level(logging.WARNING):
+        list(pipeline.run(raw.header, acqs, check=check))
+    assert not any("falling back" in r.getMessage() for r in caplog.records)
+
+
 # -- 2. deadlines -------------------------------------------------------------------------------------
 def trickle(port, data: bytes, every_s: float, stop: threading.Event, result: dict):
     """Send ``data`` one byte every ``every_s``; record when the server ended the connection."""
@@ -194,9 +212,9 @@ def test_slow_clients_are_dropped_at_their_deadlines_and_a_good_client_is_served
     finally:
         stop.set()
     # one byte every 0.5 s passes every per-read timeout (3 s); the idle timeout (2 s per message) drops it
-    assert 1.5 < byte_slow["dropped_after_s"] < 4.5
+    assert 1.5 < byte_slow["dropped_after_s"] < 7.0
     # a message every 0.5 s passes the idle timeout; the scan deadline (4 s) drops it, with a line
-    assert 3.5 < message_slow["dropped_after_s"] < 6.5
+    assert 3.5 < message_slow["dropped_after_s"] < 9.0
     assert [m for m, _ in message_slow["replies"]] == [protocol.TEXT]
     assert "scan deadline" in message_slow["replies"][0][1]
     FIGURES["byte-trickling client dropped (s, idle timeout 2)"] = byte_slow["dropped_after_s"]
