@@ -323,6 +323,8 @@ class CineBuffer(Gadget):
     def _readout(self, item) -> np.ndarray:
         """(C, nx) with discarded samples dropped, reversed readouts flipped, the echo centred."""
         data = np.asarray(item.data, dtype=np.complex64)
+        if not np.isfinite(data).all():  # every host, Gadgetron included: one NaN spoils every frame's image
+            raise GadgetError(f"readout scan_counter {item.scan_counter} contains NaN or Inf values")
         n = data.shape[1]
         data = data[:, item.discard_pre:n - item.discard_post]
         if item.is_flag_set(ismrmrd.ACQ_IS_REVERSE):

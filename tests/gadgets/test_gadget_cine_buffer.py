@@ -180,3 +180,11 @@ def test_coil_count_change_is_refused():
     buffer.process(make_acq(line_data(0, 0), line=0))
     with pytest.raises(GadgetError, match="coil-count mismatch"):
         buffer.process(make_acq(np.ones((3, NX)), line=1, scan_counter=7))
+
+
+def test_a_non_finite_sample_is_refused_on_every_host():
+    header = make_header(nx=NX, ny=NY, channels=C)
+    bad = line_data(0, 1)
+    bad[1, 3] = np.nan
+    with pytest.raises(GadgetError, match="scan_counter 7 contains NaN or Inf"):
+        run(CineBuffer({}, header), [make_acq(line_data(0, 0), line=0), make_acq(bad, line=1, scan_counter=7)])
