@@ -1,11 +1,14 @@
 """Seeded mutations of a whole wire stream (config, header, acquisitions, close) sent to the loopback
-server: every one is answered or dropped within its bound, and the server then serves a normal scan
-equal to ``replay``. ``GADGETRON_INR_FUZZ=N`` runs N cases instead of the CI count."""
+server, and of the acquisitions Gadgetron would send to the connect-mode worker: every one is
+answered or dropped within its bound, and the server (the worker) then serves a normal scan equal to
+``replay``. ``GADGETRON_INR_FUZZ=N`` runs N cases instead of the CI count."""
 
 from __future__ import annotations
 
 import os
 import socket
+import struct
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from pipelines.ismrmrd_io import open_raw
 from pipelines.streaming import protocol
 from pipelines.streaming.emulator import chain_text, stream
 from pipelines.streaming.server import Server
+from pipelines.streaming.worker import Worker, load_target
 
 RAW = Path(__file__).parents[2] / "sample_data" / "cine_tiny_ktuniform_R4.h5"
 SETTINGS = {"method": "zero-filled", "device": "cpu"}
@@ -64,24 +68,39 @@ def scan():
     return raw, wire, list(Pipeline.load("cartesian", dict(SETTINGS)).run(raw.header, acqs))
 
 
-def _send(port: int, data: bytes) -> str:
-    """Send the mutated stream, then read until CLOSE, EOF or reset; how it ended."""
+def _send(port: int, data: bytes, half_close: bool = False) -> str:
+    """Send the mutated stream (then, with ``half_close``, end our sending side, as Gadgetron does when
+    its scan ends), read until CLOSE, EOF or reset; how it ended."""
     with socket.create_connection(("127.0.0.1", port), timeout=BOUND_S) as sock:
-        try:
-            sock.sendall(data)
-        except OSError:
-            return "dropped while sending"
-        reader = protocol.SocketReader(sock)
-        kinds = set()
-        try:
-            while True:
-                message_id, _ = protocol.read_message(reader)
-                if message_id == protocol.CLOSE:
-                    return "closed after " + ("/".join(sorted(kinds)) or "nothing")
-                kinds.add({protocol.IMAGE: "images", protocol.TEXT: "text", protocol.ERROR: "error"}.get(
-                    message_id, str(message_id)))
-        except (EOFError, ConnectionError, protocol.ProtocolError):
-            return "connection ended"
+        # From a thread: a peer that stops reading must not block us before we read its answer.
+        sender = threading.Thread(target=_send_all, args=(sock, data, half_close), daemon=True)
+        sender.start()
+        ended = _read_replies(sock)
+        sender.join(timeout=BOUND_S)
+        return ended
+
+
+def _send_all(sock, data: bytes, half_close: bool) -> None:
+    try:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass  # the peer dropped us: its answer (or its silence) is what is checked
+
+
+def _read_replies(sock) -> str:
+    reader = protocol.SocketReader(sock)
+    kinds = set()
+    try:
+        while True:
+            message_id, _ = protocol.read_message(reader)
+            if message_id == protocol.CLOSE:
+                return "closed after " + ("/".join(sorted(kinds)) or "nothing")
+            kinds.add({protocol.IMAGE: "images", protocol.TEXT: "text", protocol.ERROR: "error"}.get(
+                message_id, str(message_id)))
+    except (EOFError, ConnectionError, protocol.ProtocolError):
+        return "connection ended"
 
 
 def _same(got, expected) -> bool:
@@ -114,3 +133,53 @@ def test_mutated_wire_streams_are_bounded_and_the_server_still_serves(scan, caps
         server.stop()
     with capsys.disabled():
         print(f"\nwire fuzz: {CASES} cases, slowest {slowest:.2f} s, outcomes {outcomes}")
+
+
+def _worker_scan(port: int, data: bytes) -> list:
+    with socket.create_connection(("127.0.0.1", port), timeout=BOUND_S) as sock:
+        sock.sendall(data)
+        reader, images = protocol.SocketReader(sock), []
+        while (message := protocol.read_message(reader))[0] != protocol.CLOSE:
+            assert message[0] == protocol.IMAGE, message
+            images.append(message[1])
+    return images
+
+
+@pytest.mark.timeout(600)
+def test_mutated_streams_to_the_worker_are_bounded_and_it_still_serves(scan, capsys):
+    raw, _, replayed = scan
+    acqs = list(raw.acquisitions())
+    config = '<configuration><property name="method" value="zero-filled"/><property name="device" value="cpu"/>' \
+             '</configuration>'
+    opening = (struct.pack("<HI", 2, len(config)) + config.encode() + struct.pack("<HI", 3, len(raw.header_xml))
+               + raw.header_xml)  # what Gadgetron sends a <connect> node first
+    good = b"".join(protocol.item(a) for a in acqs) + protocol.close()
+    worker = Worker(load_target("gadgets.cine_reconstruction:CineReconstruction"), port=0, timeout_s=5)
+    thread = threading.Thread(target=worker.serve_forever, daemon=True)
+    thread.start()
+    rng = np.random.default_rng(int(os.environ.get("GADGETRON_INR_FUZZ_SEED", "3")) + 1)
+    outcomes: dict[str, dict[str, int]] = {}
+    slowest = 0.0
+    try:
+        # The worker is the chain's last node (Gadgetron prewhitens and removes the oversampling before
+        # it), so its own scan before the attacks is the reference, not replay of the whole chain.
+        before = _worker_scan(worker.port, opening + good)
+        assert len(before) == len(replayed)
+        for case in range(max(CASES // 2, 1)):
+            name = list(MUTATIONS)[case % len(MUTATIONS)]
+            started = time.monotonic()
+            # A worker waits on Gadgetron for as long as the connection is open (a scanner may pause
+            # for minutes); Gadgetron closes its side when the scan ends, and so does this test.
+            ended = _send(worker.port, opening + MUTATIONS[name](good, rng), half_close=True)
+            took = time.monotonic() - started
+            slowest = max(slowest, took)
+            assert took < BOUND_S + 5, f"case {case} ({name}) took {took:.1f} s"
+            outcomes.setdefault(name, {}).setdefault(ended, 0)
+            outcomes[name][ended] += 1
+        after = _worker_scan(worker.port, opening + good)
+        assert _same(after, before), "the worker's scan after the attacks differs from the one before"
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=10)
+    with capsys.disabled():
+        print(f"\nworker wire fuzz: {max(CASES // 2, 1)} cases, slowest {slowest:.2f} s, outcomes {outcomes}")
