@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import threading
 import time
 from pathlib import Path
@@ -151,8 +150,7 @@ def test_mutated_streams_to_the_worker_are_bounded_and_it_still_serves(scan, cap
     acqs = list(raw.acquisitions())
     config = '<configuration><property name="method" value="zero-filled"/><property name="device" value="cpu"/>' \
              '</configuration>'
-    opening = (struct.pack("<HI", 2, len(config)) + config.encode() + struct.pack("<HI", 3, len(raw.header_xml))
-               + raw.header_xml)  # what Gadgetron sends a <connect> node first
+    opening = protocol.config_text(config) + protocol.header(raw.header_xml)  # what Gadgetron sends a <connect> node
     good = b"".join(protocol.item(a) for a in acqs) + protocol.close()
     worker = Worker(load_target("gadgets.cine_reconstruction:CineReconstruction"), port=0, timeout_s=5)
     thread = threading.Thread(target=worker.serve_forever, daemon=True)
