@@ -25,6 +25,9 @@ real time through the loopback server (``pipelines.bench_streaming``).
 ``bench cartesian``: the KP-INR paper's Table 1 and Figure 2 on simulated Cartesian cines, one per
 sampling pattern and acceleration, every method in a fresh process (``pipelines.bench_cartesian``).
 
+``bench radial``: the DA-INR paper's cardiac cine comparison on the realistic golden-angle radial
+simulation (5, 13 and 21 spokes per frame), every method in a fresh process (``pipelines.bench_radial``).
+
 ``--preset NAME`` runs every method that has a preset of that name with it, the others with their
 defaults; each result row records the preset actually used.
 """
@@ -46,7 +49,10 @@ log = logging.getLogger(__name__)
 CLASSICAL = ("zero-filled", "cg-sense", "l-plus-s", "grasp", "llr")
 CARTESIAN = ("zero-filled", "cg-sense", "l-plus-s", "kt-grappa", "p-inr", "kp-inr")
 # Simulated (matrix, frames, coils) per suite; the cartesian suite's are the KP-INR paper's setting.
-SIZES = {"classical": (128, 12, 8), "cartesian": (160, 16, 10)}
+SIZES = {"classical": (128, 12, 8), "cartesian": (160, 16, 10), "radial": (128, 23, 8)}
+GPU_COILS = {"radial": 32}  # the DA-INR paper's 32-coil array where a GPU makes it affordable
+RADIAL = ("zero-filled", "grasp", "l-plus-s", "hash-inr", "da-inr")
+RADIAL_SPOKES = (5, 13, 21)
 CARTESIAN_PATTERNS = ("kt-uniform", "kt-gaussian")
 CARTESIAN_ACCELERATIONS = (4.0, 8.0)
 
@@ -54,10 +60,11 @@ CARTESIAN_ACCELERATIONS = (4.0, 8.0)
 def add_arguments(parser):
     from inr_core.sampling import PATTERNS
 
-    parser.add_argument("suite", choices=("classical", "coils", "streaming", "cartesian"), help="what to benchmark")
+    parser.add_argument("suite", choices=("classical", "coils", "streaming", "cartesian", "radial"),
+                        help="what to benchmark")
     parser.add_argument("--methods", nargs="+", default=None,
                         help=f"methods to run (default: classical and streaming {' '.join(CLASSICAL)}; "
-                             f"cartesian {' '.join(CARTESIAN)})")
+                             f"cartesian {' '.join(CARTESIAN)}; radial {' '.join(RADIAL)})")
     parser.add_argument("--preset", metavar="NAME",
                         help="run each method that has this preset with it, the others with their defaults")
 
@@ -66,7 +73,8 @@ def add_arguments(parser):
 
     parser.add_argument("--matrix", type=int, default=None, help=f"simulated image size (default: {per_suite(0)})")
     parser.add_argument("--frames", type=int, default=None, help=f"simulated frames (default: {per_suite(1)})")
-    parser.add_argument("--coils", type=int, default=None, help=f"simulated coils (default: {per_suite(2)})")
+    parser.add_argument("--coils", type=int, default=None,
+                        help=f"simulated coils (default: {per_suite(2)}; radial {GPU_COILS['radial']} on cuda)")
     parser.add_argument("--acceleration", type=float, default=8,
                         help="classical: Cartesian acceleration (default 8)")
     parser.add_argument("--pattern", choices=tuple(PATTERNS), default="kt-gaussian",
@@ -80,7 +88,9 @@ def add_arguments(parser):
                         help=f"cartesian: sampling patterns (default {' '.join(CARTESIAN_PATTERNS)})")
     parser.add_argument("--accelerations", nargs="+", type=float, default=list(CARTESIAN_ACCELERATIONS),
                         metavar="R", help="cartesian: accelerations (default 4 8)")
-    parser.add_argument("--spokes", type=int, default=13, help="radial spokes per frame (default 13)")
+    parser.add_argument("--spokes", type=int, nargs="+", default=None,
+                        help=f"radial spokes per frame, one radial file each (default 13; radial "
+                             f"{' '.join(map(str, RADIAL_SPOKES))})")
     parser.add_argument("--snr", type=float, default=30.0,
                         help="with --no-realistic: simulated image SNR (default 30)")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
@@ -95,13 +105,25 @@ def add_arguments(parser):
 
 
 def resolve_defaults(args) -> None:
-    """Fill in the per-suite defaults of ``--methods``, ``--matrix``, ``--frames`` and ``--coils``."""
+    """Fill in the per-suite defaults of ``--methods``, ``--matrix``, ``--frames``, ``--coils`` and ``--spokes``."""
     if args.methods is None:
-        args.methods = list(CARTESIAN if args.suite == "cartesian" else CLASSICAL)
+        args.methods = list({"cartesian": CARTESIAN, "radial": RADIAL}.get(args.suite, CLASSICAL))
+    if args.spokes is None:
+        args.spokes = list(RADIAL_SPOKES if args.suite == "radial" else (13,))
     matrix, frames, coils = SIZES.get(args.suite, SIZES["classical"])
+    if args.suite in GPU_COILS and _on_cuda(args.device):
+        coils = GPU_COILS[args.suite]
     args.matrix = matrix if args.matrix is None else args.matrix
     args.frames = frames if args.frames is None else args.frames
     args.coils = coils if args.coils is None else args.coils
+
+
+def _on_cuda(device: str) -> bool:
+    if device == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return device == "cuda"
 
 
 def check_methods(names) -> None:
@@ -143,9 +165,9 @@ def _simulate(args, out_dir: Path) -> list[Path]:
                   realistic=args.realistic, snr=args.snr, force=True)
     cart = simulate_file(out_dir / f"{kind}cartesian_{args.pattern.replace('-', '')}_R{args.acceleration:g}.h5",
                          pattern=args.pattern, acceleration=args.acceleration, **common)
-    radial = simulate_file(out_dir / f"{kind}radial_{args.spokes}spokes.h5", trajectory="radial", spokes=args.spokes,
-                           **common)
-    return [cart, radial]
+    radial = [simulate_file(out_dir / f"{kind}radial_{spokes}spokes.h5", trajectory="radial", spokes=spokes, **common)
+              for spokes in args.spokes]
+    return [cart, *radial]
 
 
 def _peak_memory_mb(device) -> float:
@@ -272,6 +294,10 @@ def run(args) -> int:
         from pipelines.bench_cartesian import run_cartesian
 
         return run_cartesian(args)
+    if args.suite == "radial":  # the DA-INR paper's cardiac cine comparison, see pipelines.bench_radial
+        from pipelines.bench_radial import run_radial
+
+        return run_radial(args)
 
     check_methods(args.methods)
     warn_unused_preset(args.methods, args.preset)
