@@ -60,7 +60,7 @@ CARTESIAN_ACCELERATIONS = (4.0, 8.0)
 def add_arguments(parser):
     from inr_core.sampling import PATTERNS
 
-    parser.add_argument("suite", choices=("classical", "coils", "streaming", "cartesian", "radial"),
+    parser.add_argument("suite", choices=("classical", "coils", "streaming", "cartesian", "radial", "hash-grid"),
                         help="what to benchmark")
     parser.add_argument("--methods", nargs="+", default=None,
                         help=f"methods to run (default: classical and streaming {' '.join(CLASSICAL)}; "
@@ -294,6 +294,10 @@ def run(args) -> int:
         from pipelines.bench_cartesian import run_cartesian
 
         return run_cartesian(args)
+    if args.suite == "hash-grid":  # step time of the hash grid options, see pipelines.bench_hash_grid
+        from pipelines.bench_hash_grid import run_hash_grid
+
+        return run_hash_grid(args)
     if args.suite == "radial":  # the DA-INR paper's cardiac cine comparison, see pipelines.bench_radial
         from pipelines.bench_radial import run_radial
 
