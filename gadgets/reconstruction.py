@@ -56,20 +56,21 @@ class Reconstruction(Gadget):
         overrides = {k: v for k, v in self.properties.items()
                      if k not in OWN and k not in NOT_METHOD_OPTIONS and not k.startswith("espirit_")}
         try:
-            self.method = get_method(self.method_name)
-            self.config = self.method.make_config(preset, **overrides)
+            self.config = get_method(self.method_name).make_config(preset, **overrides)
             preview = self.prop("preview") or None
-            self.preview = None if preview is None else (preview, get_method(preview))
             fallback = (self.prop("fallback", DEFAULT_FALLBACK) or "none").strip()
-            self.fallback = None if fallback.lower() == "none" else (fallback, get_method(fallback))
+            self.fallback = None if fallback.lower() == "none" else get_method(fallback).name
             self.time_budget_s = float(self.prop("time_budget_s", "0") or 0)
             if not (self.time_budget_s >= 0 and self.time_budget_s != float("inf")):
                 raise ValueError(f"time_budget_s must be a finite number of seconds >= 0, not {self.time_budget_s}")
             self.device = resolve_device(self.prop("device", "auto") or "auto")
-        except (ValueError, RuntimeError) as exc:
+            # Built once per stream and kept by the process (a warm worker reuses it scan after scan).
+            self.method = _build(self.method_name, self.config, self.device)
+            self.preview = None if preview is None else _build(preview, None, self.device)
+        except (ValueError, RuntimeError, TypeError) as exc:
             raise GadgetError(str(exc)) from None
         log.info("method %s on %s, config %s%s", self.method_name, self.device, self.config,
-                 f", preview {self.preview[0]}" if self.preview else "")
+                 f", preview {self.preview.name}" if self.preview else "")
 
     def process(self, item):
         if not isinstance(item, CineSlice):
@@ -81,27 +82,25 @@ class Reconstruction(Gadget):
     def _slices(self, item: CineSlice):
         # A generator: the preview leaves the chain (and reaches the client) before the method starts.
         if self.preview is not None:
-            name, spec = self.preview
-            yield replace(item, images=self._run(item, name, spec, spec.make_config()), method=name, kind="preview")
+            yield replace(item, images=self._run(item, self.preview), method=self.preview.name, kind="preview")
         try:
             item.images = self._run_guarded(item)
             item.method = self.method_name
         except Exception as exc:  # noqa: BLE001 - any failure of the method: the scan still gets images
             if self.fallback is None or isinstance(exc, GadgetError):
                 raise
-            name, spec = self.fallback
             item.fallback = f"{self.method_name} failed: {_reason(exc)}"
-            log.warning("slice %d: %s; falling back to %s", item.slice, item.fallback, name)
+            log.warning("slice %d: %s; falling back to %s", item.slice, item.fallback, self.fallback)
             device = torch.device("cpu") if isinstance(exc, torch.OutOfMemoryError) else self.device
-            item.images = self._run(item, name, spec, spec.make_config(), device=device)
-            item.method = name
+            item.images = self._run(item, _build(self.fallback, None, device))
+            item.method = self.fallback
         yield item
 
     def _run_guarded(self, item: CineSlice) -> torch.Tensor:
         """The method, with the time budget; on CUDA out of memory once with half the chunk, then on the CPU."""
         budget = self.time_budget_s or None
         try:
-            return self._run(item, self.method_name, self.method, self.config, budget=budget)
+            return self._run(item, self.method, budget=budget)
         except torch.OutOfMemoryError:
             if self.device.type != "cuda":
                 raise
@@ -110,26 +109,25 @@ class Reconstruction(Gadget):
         if getattr(self.config, "chunk", 0) > 1:
             smaller = replace(self.config, chunk=self.config.chunk // 2)
             try:
-                return self._run(item, self.method_name, self.method, smaller, budget=budget)
+                return self._run(item, _build(self.method_name, smaller, self.device), budget=budget)
             except torch.OutOfMemoryError:
                 torch.cuda.empty_cache()
         log.warning("slice %d: %s again out of CUDA memory: on the CPU", item.slice, self.method_name)
-        return self._run(item, self.method_name, self.method, self.config, device=torch.device("cpu"), budget=budget)
+        return self._run(item, _build(self.method_name, self.config, torch.device("cpu")), budget=budget)
 
-    def _run(self, item: CineSlice, name: str, spec, config, device=None, budget: float | None = None) -> torch.Tensor:
-        device = device or self.device
-        data = item.data.to(device)
-        maps = item.coil_maps.to(device)
+    def _run(self, item: CineSlice, method, budget: float | None = None) -> torch.Tensor:
+        data = item.data
         try:
-            images = spec.run(data, maps, config, self._progress(item.slice, budget))
+            images = method(data, item.coil_maps, self._progress(item.slice, budget))
         except ValueError as exc:  # the registry's refusals (trajectory, coil count) are about the data
             raise GadgetError(f"slice {item.slice}: {exc}") from None
         images = torch.as_tensor(images).detach().to("cpu", torch.complex64)
+        expected = method.output_shape(data)
+        if tuple(images.shape) != tuple(expected):
+            raise GadgetError(f"method {method.name} returned images of shape {tuple(images.shape)}, "
+                              f"expected {tuple(expected)}")
         if item.intensity is not None:  # undo the prewhitening's spatial weight (inr_core.coils)
-            images = images * item.intensity.to("cpu")[None]
-        expected = (item.frames, *item.data.image_shape)
-        if tuple(images.shape) != expected:
-            raise GadgetError(f"method {name} returned images of shape {tuple(images.shape)}, expected {expected}")
+            images = images * _resample(item.intensity.to("cpu"), images.shape[-2:])[None]
         return images
 
     def _progress(self, slice_index: int, budget: float | None = None):
@@ -143,6 +141,20 @@ class Reconstruction(Gadget):
                 outer(done, total, f"slice {slice_index}: {message}".rstrip(": "))
 
         return progress if (outer is not None or deadline is not None) else None
+
+
+def _build(name, config, device):
+    from inr_core.methods import build
+
+    return build(name, config, device)
+
+
+def _resample(image: torch.Tensor, shape) -> torch.Tensor:
+    """A real per-pixel map brought to the output matrix (same FOV) of a method that interpolates."""
+    if tuple(image.shape) == tuple(shape):
+        return image
+    return torch.nn.functional.interpolate(image[None, None].float(), size=tuple(shape), mode="bilinear",
+                                           align_corners=False)[0, 0]
 
 
 def _reason(exc: Exception) -> str:

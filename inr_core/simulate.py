@@ -233,18 +233,11 @@ def _cartesian_kspace(coil_images: torch.Tensor, oversampling: int) -> torch.Ten
 
 def radial_kspace(coil_images: torch.Tensor, trajectory_k: torch.Tensor) -> torch.Tensor:
     """Forward NUFFT of ``(T, C, n, n)`` coil images at ``(T, S, N, 2)`` (kx, ky) cycles/FOV ->
-    ``(T, C, S, N)``. torchkbnufft wants radians with the first coordinate along image rows (y), and its
-    ``norm='ortho'`` divides by the oversampled grid size, so rescale to match ``fft2c``."""
-    import torchkbnufft as tkbn
+    ``(T, C, S, N)``, with the reconstruction's own operator: the data and every method (and every
+    k-space loss) share one scaling, that of ``fft2c``."""
+    from inr_core.operators import RadialNUFFT
 
-    t, _, ny, nx = coil_images.shape
-    _, s, n, _ = trajectory_k.shape
-    k = trajectory_k.reshape(t, s * n, 2)
-    omega = torch.stack([k[..., 1] * (2 * math.pi / ny), k[..., 0] * (2 * math.pi / nx)], dim=1)
-    grid = (2 * ny, 2 * nx)
-    op = tkbn.KbNufft(im_size=(ny, nx), grid_size=grid)
-    out = op(coil_images, omega.to(torch.float32), norm="ortho") * 2.0  # sqrt(prod(grid) / prod(im))
-    return out.reshape(t, coil_images.shape[1], s, n)
+    return RadialNUFFT(trajectory_k, tuple(coil_images.shape[-2:]))(coil_images)
 
 
 def _centre_samples(clean: torch.Tensor, trajectory: str) -> np.ndarray:

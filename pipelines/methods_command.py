@@ -10,11 +10,11 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    for spec in list_methods():
-        presets = ", ".join(spec.presets) or "-"
-        print(f"{spec.name:12s} {'/'.join(spec.trajectories):17s} presets: {presets:12s} {spec.summary}")
+    for method in list_methods():
+        presets = ", ".join(method.presets) or "-"
+        print(f"{method.name:12s} {'/'.join(method.trajectories):17s} presets: {presets:12s} {method.summary()}")
         if args.options:
-            for f in dataclasses.fields(spec.config_type):
+            for f in dataclasses.fields(method.Config):
                 default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
                 note = f.metadata.get("default", "")  # e.g. a default that depends on the trajectory
                 print(f"    {f.name} = {default!r}" + (f"  ({note})" if note else ""))

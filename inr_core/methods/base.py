@@ -1,72 +1,111 @@
-"""One interface and one registry for every reconstruction method, classical or INR.
+"""One interface and one registry for every reconstruction method, classical, INR or trained.
 
-A method is ``reconstruct(data, coil_maps, config, progress) -> images``:
+A method is a class deriving from :class:`Method`, one per file in ``inr_core/methods/`` (or a
+subpackage of it); defining a ``name`` registers it, and the registry imports every module there, so
+adding a method is adding its file. The class says what it is:
+
+- ``name``, ``trajectories`` (``"cartesian"``, ``"radial"``), ``min_frames``;
+- ``Config``: a dataclass holding the method's own options, with the paper's defaults;
+- ``presets``: named partial overrides of ``Config`` (``fast``, ``paper``, ...).
+
+It is built once, ``method = Cls(config, device)`` -- networks, weights and caches belong there --
+and called as ``method(data, coil_maps, progress) -> images``:
+
 - ``data``: :class:`~inr_core.data.CartesianCine` or :class:`~inr_core.data.RadialCine`,
-- ``coil_maps``: ``(coils, ny, nx)`` complex tensor on the same device as the data,
-- ``config``: an instance of the method's config dataclass,
+- ``coil_maps``: ``(coils, ny, nx)`` complex,
 - ``progress``: ``progress(done, total, message)``; may be ``None``,
-- returns ``(frames, ny, nx)`` complex images, coil-combined.
+- returns ``(frames, ny, nx)`` complex images, coil-combined (or the output matrix and frame
+  count the config asks for, for methods that interpolate: :meth:`Method.output_shape`).
 
-Gadgets, the command line and the benchmark never special-case a method: they look it up here.
+A trained method adds ``train(...)``. :func:`build` keeps built methods for the life of the process,
+so a worker serving scan after scan loads a model once. Gadgets, the command line and the benchmarks
+never special-case a method: they look it up here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import logging
 import math
+import pkgutil
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
 Progress = Callable[[int, int, str], None]
+
+log = logging.getLogger(__name__)
 
 
 def no_progress(done: int, total: int, message: str = "") -> None:
     pass
 
 
-@dataclass(frozen=True)
-class MethodSpec:
-    name: str
-    reconstruct: Callable
-    config_type: type
-    trajectories: tuple[str, ...]
-    presets: dict[str, dict] = field(default_factory=dict)
-    summary: str = ""
-    min_frames: int = 1  # 2 for methods whose regulariser is temporal: one frame gives them nothing to share
+class Method:
+    """Base of every reconstruction method (see the module docstring)."""
 
-    def make_config(self, preset: str | None = None, **overrides):
-        """Build the config: dataclass defaults, then a named preset, then overrides.
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    trajectories: ClassVar[tuple[str, ...]] = ("cartesian", "radial")
+    presets: ClassVar[dict[str, dict]] = {}
+    min_frames: ClassVar[int] = 1  # 2 for methods whose regulariser is temporal: one frame gives them nothing
 
-        Overrides may be strings (XML properties, command-line values); they are converted to
-        the field's declared type, and unknown names are an error naming the field.
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            _register(cls)
+
+    def __init__(self, config=None, device: torch.device | str = "cpu"):
+        self.config = self.make_config() if config is None else config
+        if not isinstance(self.config, self.Config):
+            raise TypeError(f"method {self.name!r} takes a {self.Config.__name__}, not {type(self.config).__name__}")
+        self.device = torch.device(device)
+
+    @classmethod
+    def summary(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    @classmethod
+    def make_config(cls, preset: str | None = None, **overrides):
+        """The config: dataclass defaults, then a named preset, then overrides.
+
+        Overrides may be strings (XML properties, command-line values); they are converted to the
+        field's declared type, and unknown names are an error naming the field.
         """
         values: dict = {}
         if preset is not None:
-            if preset not in self.presets and preset != "default":
-                known = ", ".join(["default", *self.presets]) or "none"
-                raise ValueError(f"method {self.name!r} has no preset {preset!r} (known: {known})")
-            values.update(self.presets.get(preset, {}))
+            if preset not in cls.presets and preset != "default":
+                known = ", ".join(["default", *cls.presets]) or "none"
+                raise ValueError(f"method {cls.name!r} has no preset {preset!r} (known: {known})")
+            values.update(cls.presets.get(preset, {}))
         values.update(overrides)
-        fields = {f.name: f for f in dataclasses.fields(self.config_type)}
-        hints = typing.get_type_hints(self.config_type)
+        fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+        hints = typing.get_type_hints(cls.Config)
         converted = {}
         for key, value in values.items():
             name = key.replace("-", "_")
             if name not in fields:
-                raise ValueError(
-                    f"method {self.name!r} has no option {key!r} (options: {', '.join(fields)})")
-            converted[name] = _check_number(_convert(value, hints[name], f"{self.name}.{name}"), value,
-                                            f"{self.name}.{name}")
-        return self.config_type(**converted)
+                raise ValueError(f"method {cls.name!r} has no option {key!r} (options: {', '.join(fields) or 'none'})")
+            where = f"{cls.name}.{name}"
+            converted[name] = _check_number(_convert(value, hints[name], where), value, where)
+        return cls.Config(**converted)
 
-    def run(self, data, coil_maps: torch.Tensor, config=None, progress: Progress | None = None):
+    def output_shape(self, data) -> tuple[int, int, int]:
+        """``(frames, ny, nx)`` of the images this method returns for ``data``."""
+        return (data.frames, *data.image_shape)
+
+    def __call__(self, data, coil_maps: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
+        self.check(data, coil_maps)
+        return self.reconstruct(data.to(self.device), coil_maps.to(self.device), progress or no_progress)
+
+    def check(self, data, coil_maps: torch.Tensor) -> None:
+        """Refuse data this method cannot reconstruct, with one line naming what to use instead."""
         if data.trajectory not in self.trajectories:
-            raise ValueError(
-                f"method {self.name!r} does not support {data.trajectory} data "
-                f"(supports: {', '.join(self.trajectories)})")
+            raise ValueError(f"method {self.name!r} does not support {data.trajectory} data "
+                             f"(supports: {', '.join(self.trajectories)})")
         if data.frames < self.min_frames:
             single = ", ".join(m.name for m in list_methods()
                                if m.min_frames <= 1 and data.trajectory in m.trajectories)
@@ -74,10 +113,13 @@ class MethodSpec:
                 f"method {self.name!r} regularises over time and needs at least {self.min_frames} frames; this slice "
                 f"has {data.frames} (for single-frame scans use: {single})")
         if coil_maps.shape[0] != data.coils:
-            raise ValueError(
-                f"coil-count mismatch: data has {data.coils} coils, coil maps have {coil_maps.shape[0]}")
-        config = self.make_config() if config is None else config
-        return self.reconstruct(data, coil_maps, config, progress or no_progress)
+            raise ValueError(f"coil-count mismatch: data has {data.coils} coils, coil maps have {coil_maps.shape[0]}")
+
+    def reconstruct(self, data, coil_maps: torch.Tensor, progress: Progress) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r}, device={str(self.device)!r})"
 
 
 def _check_number(value, given, where: str):
@@ -117,35 +159,58 @@ def _convert(value, annotation, where: str):
     return value
 
 
-_REGISTRY: dict[str, MethodSpec] = {}
+_REGISTRY: dict[str, type[Method]] = {}
+_BUILT: dict[tuple, Method] = {}
+_KEEP = 4  # built methods kept per process (a worker switching between a few configurations)
 
 
-def register(name: str, config: type, trajectories=("cartesian", "radial"), presets=None, summary="", min_frames=1):
-    """Decorator: ``@register("cg-sense", CGSenseConfig)`` on a ``reconstruct`` function."""
-
-    def wrap(fn):
-        if name in _REGISTRY:
-            raise ValueError(f"method {name!r} registered twice")
-        _REGISTRY[name] = MethodSpec(name, fn, config, tuple(trajectories), dict(presets or {}),
-                                     summary or (fn.__doc__ or "").strip().splitlines()[0], int(min_frames))
-        return fn
-
-    return wrap
+def _register(cls: type[Method]) -> None:
+    if cls.name in _REGISTRY and _REGISTRY[cls.name].__qualname__ != cls.__qualname__:
+        raise ValueError(f"method {cls.name!r} registered twice ({_REGISTRY[cls.name].__module__}, {cls.__module__})")
+    if not dataclasses.is_dataclass(getattr(cls, "Config", None)):
+        raise TypeError(f"method {cls.name!r}: Config must be a dataclass")
+    _REGISTRY[cls.name] = cls
 
 
-def get_method(name: str) -> MethodSpec:
-    _load_builtin()
+def get_method(name: str) -> type[Method]:
+    _discover()
     try:
         return _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown method {name!r} (known: {', '.join(sorted(_REGISTRY))})") from None
 
 
-def list_methods() -> list[MethodSpec]:
-    _load_builtin()
+def list_methods() -> list[type[Method]]:
+    _discover()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
-def _load_builtin():
-    # Importing the package registers every built-in method exactly once.
-    import inr_core.methods  # noqa: F401
+def build(name: str, config=None, device: torch.device | str = "cpu") -> Method:
+    """The method ``name`` built with ``config`` on ``device``, reused while the process lives.
+
+    Methods hold no per-scan state (scan-specific networks are made inside ``reconstruct``), so one
+    instance serves every slice of every scan with the same configuration.
+    """
+    cls = get_method(name)
+    config = cls.make_config() if config is None else config
+    key = (name, repr(config), str(torch.device(device)))
+    if key not in _BUILT:
+        while len(_BUILT) >= _KEEP:
+            _BUILT.pop(next(iter(_BUILT)))
+        _BUILT[key] = cls(config, device)
+    return _BUILT[key]
+
+
+_DISCOVERED = False
+
+
+def _discover() -> None:
+    """Import every module under ``inr_core/methods``: each method class registers itself."""
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    import inr_core.methods as package
+
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(info.name)
+    _DISCOVERED = True

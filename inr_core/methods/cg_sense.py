@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inr_core.methods.base import register
+from inr_core.methods.base import Method
 from inr_core.methods.encoding import encoding
 from inr_core.methods.solvers import conjugate_gradient
 from inr_core.operators import Identity
@@ -25,13 +25,19 @@ class CGSenseConfig:
     tol: float = 1e-4  # relative residual at which a frame stops early
 
 
-@register("cg-sense", CGSenseConfig, trajectories=("cartesian", "radial"),
-          presets={"fast": {"iterations": 5}, "paper": {"iterations": 15}})
-def reconstruct(data, coil_maps, config, progress):
+class CGSense(Method):
     """Per-frame CG-SENSE with Tikhonov regularisation and early stopping."""
-    a, y = encoding(data, coil_maps)
-    rhs = a.H(y)
-    normal = a.gram + config.lam * Identity()
-    total = config.iterations
-    return conjugate_gradient(normal, rhs, iterations=total, per_frame=True, tol=config.tol,
-                              callback=lambda it, _x: progress(it, total, f"cg-sense iteration {it}/{total}"))
+
+    name = "cg-sense"
+    Config = CGSenseConfig
+    trajectories = ("cartesian", "radial")
+    presets = {"fast": {"iterations": 5}, "paper": {"iterations": 15}}
+
+    def reconstruct(self, data, coil_maps, progress):
+        config = self.config
+        a, y = encoding(data, coil_maps)
+        rhs = a.H(y)
+        normal = a.gram + config.lam * Identity()
+        total = config.iterations
+        return conjugate_gradient(normal, rhs, iterations=total, per_frame=True, tol=config.tol,
+                                  callback=lambda it, _x: progress(it, total, f"cg-sense iteration {it}/{total}"))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from inr_core.methods.base import register
+from inr_core.methods.base import Method
 from inr_core.methods.encoding import encoding
 from inr_core.methods.solvers import gram_norm
 from inr_core.operators import TemporalDifference
@@ -44,25 +44,32 @@ class GraspConfig:
     cyclic: bool = True  # temporal difference wraps the last frame onto the first
 
 
-@register("grasp", GraspConfig, trajectories=("radial", "cartesian"),
-          presets={"fast": {"iterations": 25}, "paper": {"iterations": 60}}, min_frames=2)
-def reconstruct(data, coil_maps, config, progress):
+class Grasp(Method):
     """Temporal total variation with multi-coil data consistency (primal-dual)."""
-    a, y = encoding(data, coil_maps)
-    gram = a.gram
-    rhs = a.H(y)
-    d = TemporalDifference(cyclic=config.cyclic)
-    lipschitz = max(gram_norm(a, rhs, iterations=8) * 1.05, 1e-12)
-    tau, sigma = 1.0 / lipschitz, lipschitz / 8.0
-    lam = (DEFAULT_LAM[data.trajectory] if config.lam is None else config.lam) * float(rhs.abs().max())
 
-    x = rhs
-    z = rhs.new_zeros(rhs.shape)
-    total = config.iterations
-    for it in range(total):
-        x_new = x - tau * (gram(x) - rhs + d.H(z))
-        z = z + sigma * d(2 * x_new - x)
-        z = z / (z.abs() / lam).clamp_min(1.0)  # projection onto {|z| <= lambda}, elementwise
-        x = x_new
-        progress(it + 1, total, f"grasp iteration {it + 1}/{total}")
-    return x
+    name = "grasp"
+    Config = GraspConfig
+    trajectories = ("radial", "cartesian")
+    presets = {"fast": {"iterations": 25}, "paper": {"iterations": 60}}
+    min_frames = 2
+
+    def reconstruct(self, data, coil_maps, progress):
+        config = self.config
+        a, y = encoding(data, coil_maps)
+        gram = a.gram
+        rhs = a.H(y)
+        d = TemporalDifference(cyclic=config.cyclic)
+        lipschitz = max(gram_norm(a, rhs, iterations=8) * 1.05, 1e-12)
+        tau, sigma = 1.0 / lipschitz, lipschitz / 8.0
+        lam = (DEFAULT_LAM[data.trajectory] if config.lam is None else config.lam) * float(rhs.abs().max())
+
+        x = rhs
+        z = rhs.new_zeros(rhs.shape)
+        total = config.iterations
+        for it in range(total):
+            x_new = x - tau * (gram(x) - rhs + d.H(z))
+            z = z + sigma * d(2 * x_new - x)
+            z = z / (z.abs() / lam).clamp_min(1.0)  # projection onto {|z| <= lambda}, elementwise
+            x = x_new
+            progress(it + 1, total, f"grasp iteration {it + 1}/{total}")
+        return x

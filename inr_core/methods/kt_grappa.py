@@ -25,7 +25,7 @@ import torch
 
 from inr_core.coils import coil_combine
 from inr_core.fft import ifft2c
-from inr_core.methods.base import register
+from inr_core.methods.base import Method
 
 
 @dataclass
@@ -119,12 +119,18 @@ def fill_kspace(data, cfg: KtGrappaConfig) -> torch.Tensor:
     return out
 
 
-@register("kt-grappa", KtGrappaConfig, trajectories=("cartesian",),
-          presets={"fast": {"dt": 1, "dy": 2}, "paper": {"dt": 1, "dy": 2}})
-def reconstruct(data, coil_maps, config, progress):
+class KtGrappa(Method):
     """k-t GRAPPA: kernels over phase-encode and frame neighbours, calibrated on the time-averaged ACS."""
-    progress(0, 1, "kt-grappa")
-    filled = fill_kspace(data, config)
-    images = coil_combine(ifft2c(filled), coil_maps.to(filled.device))
-    progress(1, 1, "kt-grappa done")
-    return images
+
+    name = "kt-grappa"
+    Config = KtGrappaConfig
+    trajectories = ("cartesian",)
+    presets = {"fast": {"dt": 1, "dy": 2}, "paper": {"dt": 1, "dy": 2}}
+
+    def reconstruct(self, data, coil_maps, progress):
+        config = self.config
+        progress(0, 1, "kt-grappa")
+        filled = fill_kspace(data, config)
+        images = coil_combine(ifft2c(filled), coil_maps.to(filled.device))
+        progress(1, 1, "kt-grappa done")
+        return images

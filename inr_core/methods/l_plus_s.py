@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from inr_core.fft import fft1c, ifft1c
-from inr_core.methods.base import register
+from inr_core.methods.base import Method
 from inr_core.methods.encoding import encoding
 from inr_core.methods.solvers import gram_norm, singular_value_threshold, soft_threshold
 
@@ -55,30 +55,37 @@ class LPlusSConfig:
     tol: float = 0.001  # relative change of M at which to stop (paper: 0.0025, which stops too early here)
 
 
-@register("l-plus-s", LPlusSConfig, trajectories=("cartesian", "radial"),
-          presets={"fast": {"iterations": 20}, "paper": {"iterations": 50}}, min_frames=2)
-def reconstruct(data, coil_maps, config, progress):
+class LPlusS(Method):
     """Low-rank plus sparse (temporal Fourier) reconstruction with multi-coil data consistency."""
-    a, y = encoding(data, coil_maps)
-    gram = a.gram
-    rhs = a.H(y)
-    step = 1.0 / max(gram_norm(a, rhs, iterations=8) * 1.05, 1e-12)
-    lambda_s = DEFAULT_LAMBDA_S[data.trajectory] if config.lambda_s is None else config.lambda_s
-    threshold_s = lambda_s * float(fft1c(rhs, dim=0).abs().max())
-    t = rhs.shape[0]
 
-    m = rhs
-    s = rhs.new_zeros(rhs.shape)
-    total = config.iterations
-    for it in range(total):
-        casorati = (m - s).reshape(t, -1).T
-        l = singular_value_threshold(casorati, config.lambda_l * step).T.reshape(rhs.shape)
-        s = ifft1c(soft_threshold(fft1c(m - l, dim=0), threshold_s * step), dim=0)
-        x = l + s
-        m_new = x - step * (gram(x) - rhs)
-        change = float((m_new - m).norm() / m.norm().clamp_min(1e-30))
-        m = m_new
-        progress(it + 1, total, f"l-plus-s iteration {it + 1}/{total}, change {change:.4f}")
-        if change < config.tol:
-            break
-    return l + s
+    name = "l-plus-s"
+    Config = LPlusSConfig
+    trajectories = ("cartesian", "radial")
+    presets = {"fast": {"iterations": 20}, "paper": {"iterations": 50}}
+    min_frames = 2
+
+    def reconstruct(self, data, coil_maps, progress):
+        config = self.config
+        a, y = encoding(data, coil_maps)
+        gram = a.gram
+        rhs = a.H(y)
+        step = 1.0 / max(gram_norm(a, rhs, iterations=8) * 1.05, 1e-12)
+        lambda_s = DEFAULT_LAMBDA_S[data.trajectory] if config.lambda_s is None else config.lambda_s
+        threshold_s = lambda_s * float(fft1c(rhs, dim=0).abs().max())
+        t = rhs.shape[0]
+
+        m = rhs
+        s = rhs.new_zeros(rhs.shape)
+        total = config.iterations
+        for it in range(total):
+            casorati = (m - s).reshape(t, -1).T
+            l = singular_value_threshold(casorati, config.lambda_l * step).T.reshape(rhs.shape)
+            s = ifft1c(soft_threshold(fft1c(m - l, dim=0), threshold_s * step), dim=0)
+            x = l + s
+            m_new = x - step * (gram(x) - rhs)
+            change = float((m_new - m).norm() / m.norm().clamp_min(1e-30))
+            m = m_new
+            progress(it + 1, total, f"l-plus-s iteration {it + 1}/{total}, change {change:.4f}")
+            if change < config.tol:
+                break
+        return l + s

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from inr_core.methods.base import register
+from inr_core.methods.base import Method
 from inr_core.methods.encoding import encoding
 from inr_core.methods.solvers import gram_norm
 
@@ -72,25 +72,31 @@ def largest_block_singular_value(x: torch.Tensor, block: int) -> float:
     return float(torch.linalg.matrix_norm(cas, ord=2).max())
 
 
-@register("llr", LLRConfig, trajectories=("cartesian", "radial"),
-          presets={"fast": {"iterations": 15}, "paper": {"iterations": 40}})
-def reconstruct(data, coil_maps, config, progress):
+class LLR(Method):
     """Locally low rank (random-shift blocks, FISTA) with multi-coil data consistency."""
-    a, y = encoding(data, coil_maps)
-    gram = a.gram
-    rhs = a.H(y)
-    step = 1.0 / max(gram_norm(a, rhs, iterations=8) * 1.05, 1e-12)
-    threshold = config.lam * largest_block_singular_value(rhs, config.block)  # = step * lambda, see above
-    shifts = torch.randint(0, config.block, (config.iterations, 2),
-                           generator=torch.Generator().manual_seed(config.seed)).tolist()
 
-    x = z = rhs
-    t = 1.0
-    total = config.iterations
-    for it in range(total):
-        x_new = block_svt(z - step * (gram(z) - rhs), threshold, config.block, tuple(shifts[it]))
-        t_new = (1 + (1 + 4 * t * t) ** 0.5) / 2
-        z = x_new + ((t - 1) / t_new) * (x_new - x)
-        x, t = x_new, t_new
-        progress(it + 1, total, f"llr iteration {it + 1}/{total}")
-    return x
+    name = "llr"
+    Config = LLRConfig
+    trajectories = ("cartesian", "radial")
+    presets = {"fast": {"iterations": 15}, "paper": {"iterations": 40}}
+
+    def reconstruct(self, data, coil_maps, progress):
+        config = self.config
+        a, y = encoding(data, coil_maps)
+        gram = a.gram
+        rhs = a.H(y)
+        step = 1.0 / max(gram_norm(a, rhs, iterations=8) * 1.05, 1e-12)
+        threshold = config.lam * largest_block_singular_value(rhs, config.block)  # = step * lambda, see above
+        shifts = torch.randint(0, config.block, (config.iterations, 2),
+                               generator=torch.Generator().manual_seed(config.seed)).tolist()
+
+        x = z = rhs
+        t = 1.0
+        total = config.iterations
+        for it in range(total):
+            x_new = block_svt(z - step * (gram(z) - rhs), threshold, config.block, tuple(shifts[it]))
+            t_new = (1 + (1 + 4 * t * t) ** 0.5) / 2
+            z = x_new + ((t - 1) / t_new) * (x_new - x)
+            x, t = x_new, t_new
+            progress(it + 1, total, f"llr iteration {it + 1}/{total}")
+        return x

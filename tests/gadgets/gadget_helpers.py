@@ -23,17 +23,23 @@ def ensure_methods() -> None:
         from inr_core.fft import ifft2c
 
         @dataclass
-        class Config:
+        class TestConfig:
             scale: float = 1.0
 
-        @base.register(TEST_METHOD, Config, trajectories=("cartesian",), presets={"fast": {"scale": 1.0}})
-        def reconstruct(data, maps, config, progress):
+        class TestZeroFilled(base.Method):
             """Zero-filled SENSE combination (test stand-in)."""
-            progress(0, 1, "adjoint")
-            # SENSE combination: maps need not have unit norm (prewhitened data, see gadgets.coil_maps).
-            images = (ifft2c(data.kspace) * maps.conj()[None]).sum(1) / maps.abs().pow(2).sum(0).clamp(min=1e-12)
-            progress(1, 1, "done")
-            return images * config.scale
+
+            name = TEST_METHOD
+            Config = TestConfig
+            trajectories = ("cartesian",)
+            presets = {"fast": {"scale": 1.0}}
+
+            def reconstruct(self, data, maps, progress):
+                progress(0, 1, "adjoint")
+                # SENSE combination: maps need not have unit norm (prewhitened data, see gadgets.coil_maps).
+                images = (ifft2c(data.kspace) * maps.conj()[None]).sum(1) / maps.abs().pow(2).sum(0).clamp(min=1e-12)
+                progress(1, 1, "done")
+                return images * self.config.scale
 
 
 ensure_methods()

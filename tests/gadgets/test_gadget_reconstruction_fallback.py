@@ -21,31 +21,33 @@ class _Config:
     pass
 
 
-def _register(name, fn):
-    if name not in base._REGISTRY:
-        base.register(name, _Config, trajectories=("cartesian",))(fn)
-
-
-def _raises(data, maps, config, progress):
+class _Raises(base.Method):
     """Fails inside (test stand-in)."""
-    raise RuntimeError("boom at iteration 3")
+
+    name, Config, trajectories = "test-raises", _Config, ("cartesian",)
+
+    def reconstruct(self, data, maps, progress):
+        raise RuntimeError("boom at iteration 3")
 
 
-def _out_of_memory(data, maps, config, progress):
+class _OutOfMemory(base.Method):
     """Runs out of memory (test stand-in)."""
-    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    name, Config, trajectories = "test-out-of-memory", _Config, ("cartesian",)
+
+    def reconstruct(self, data, maps, progress):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
 
-def _slow(data, maps, config, progress):
+class _Slow(base.Method):
     """Iterates for ever, reporting progress (test stand-in)."""
-    for it in range(10**6):
-        progress(it, 10**6, "slow")
-        time.sleep(0.01)
 
+    name, Config, trajectories = "test-slow", _Config, ("cartesian",)
 
-_register("test-raises", _raises)
-_register("test-out-of-memory", _out_of_memory)
-_register("test-slow", _slow)
+    def reconstruct(self, data, maps, progress):
+        for it in range(10**6):
+            progress(it, 10**6, "slow")
+            time.sleep(0.01)
 
 
 def run(method, **props):

@@ -5,7 +5,7 @@ import torch
 from inr_core.data import CartesianCine
 from inr_core.fft import fft2c
 from inr_core.methods import get_method
-from inr_core.methods.inr_training import (
+from inr_core.methods.inr.kspace_inr import (
     InrConfig,
     KSpaceINR,
     _coordinates,
@@ -81,7 +81,7 @@ def test_tiny_kp_inr_lowers_its_loss_keeps_acquired_samples_and_improves_on_zero
 def test_p_inr_runs_through_the_registry_with_progress(truth, maps):
     spec = get_method("p-inr")
     calls = []
-    images = spec.run(_data(truth, maps), maps, spec.make_config(**TINY), lambda d, t, m: calls.append((d, t)))
+    images = spec(spec.make_config(**TINY))(_data(truth, maps), maps, lambda d, t, m: calls.append((d, t)))
     assert images.shape == truth.shape and torch.isfinite(images).all()
     assert calls[-1] == (TINY["epochs"], TINY["epochs"])
 
@@ -89,7 +89,7 @@ def test_p_inr_runs_through_the_registry_with_progress(truth, maps):
 def test_inr_methods_are_cartesian_only(radial, maps):
     for name in ("p-inr", "kp-inr"):
         try:
-            get_method(name).run(radial, maps, get_method(name).make_config(**TINY))
+            get_method(name)(get_method(name).make_config(**TINY))(radial, maps)
         except ValueError as exc:
             assert "does not support radial" in str(exc)
         else:

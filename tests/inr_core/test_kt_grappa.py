@@ -16,7 +16,7 @@ def _kt_uniform_data(truth, maps, r=4):
 
 def test_kt_grappa_beats_zero_filled_on_kt_uniform_r4(truth, maps):
     data = _kt_uniform_data(truth, maps)
-    psnr = {name: score(get_method(name).run(data, maps), truth)["summary"]["psnr_mean"]
+    psnr = {name: score(get_method(name)()(data, maps), truth)["summary"]["psnr_mean"]
             for name in ("zero-filled", "kt-grappa")}
     assert psnr["kt-grappa"] > psnr["zero-filled"] + 3, psnr
 
@@ -32,5 +32,5 @@ def test_kt_grappa_keeps_acquired_samples(truth, maps):
 def test_kt_grappa_per_frame_calibration_runs(truth, maps):
     data = _kt_uniform_data(truth, maps)
     spec = get_method("kt-grappa")
-    images = spec.run(data, maps, spec.make_config(calibration="kt"))
+    images = spec(spec.make_config(calibration="kt"))(data, maps)
     assert images.shape == truth.shape and torch.isfinite(images).all()

@@ -42,7 +42,7 @@ def test_a_rank_one_series_passes_a_small_threshold_almost_unchanged():
 @pytest.mark.parametrize("kind", ["cartesian", "radial"])
 def test_llr_beats_zero_filled_and_l_plus_s(kind, cartesian, radial, maps, truth):
     data = cartesian if kind == "cartesian" else radial
-    psnr = {name: score(get_method(name).run(data, maps), truth, "kp-inr")["summary"]["psnr_mean"]
+    psnr = {name: score(get_method(name)()(data, maps), truth, "kp-inr")["summary"]["psnr_mean"]
             for name in ("zero-filled", "l-plus-s", "llr")}
     # Measured with the defaults: Cartesian zero-filled 24.3, L+S 34.2, LLR 36.7 dB; radial 20.3, 27.6, 31.8.
     assert psnr["llr"] > psnr["zero-filled"] + 8 and psnr["llr"] > psnr["l-plus-s"] + 1, psnr
@@ -53,4 +53,4 @@ def test_llr_is_reproducible_and_takes_its_options(cartesian, maps):
     cfg = spec.make_config("fast", lam="0.05", block="4")
     assert cfg.iterations == 15 and cfg.lam == 0.05 and cfg.block == 4
     # The block shifts are random but seeded: two runs give the same images.
-    torch.testing.assert_close(spec.run(cartesian, maps, cfg), spec.run(cartesian, maps, cfg))
+    torch.testing.assert_close(spec(cfg)(cartesian, maps), spec(cfg)(cartesian, maps))

@@ -19,7 +19,7 @@ def test_method_runs_and_returns_complex_series(name, kind, cartesian, radial, m
     data = cartesian if kind == "cartesian" else radial
     spec = get_method(name)
     calls = []
-    images = spec.run(data, maps, spec.make_config(**FEW[name]), lambda d, t, m: calls.append((d, t)))
+    images = spec(spec.make_config(**FEW[name]))(data, maps, lambda d, t, m: calls.append((d, t)))
     assert images.shape == truth.shape and images.is_complex() and images.dtype == torch.complex64
     assert torch.isfinite(images).all()
     assert calls and calls[-1][0] <= calls[-1][1]
@@ -28,7 +28,7 @@ def test_method_runs_and_returns_complex_series(name, kind, cartesian, radial, m
 @pytest.mark.parametrize("kind", ["cartesian", "radial"])
 def test_iterative_methods_beat_zero_filled(kind, cartesian, radial, maps, truth):
     data = cartesian if kind == "cartesian" else radial
-    psnr = {name: score(get_method(name).run(data, maps), truth, "kp-inr")["summary"]["psnr_mean"]
+    psnr = {name: score(get_method(name)()(data, maps), truth, "kp-inr")["summary"]["psnr_mean"]
             for name in FEW}
     for name in ("cg-sense", "l-plus-s", "grasp"):
         assert psnr[name] > psnr["zero-filled"] + 0.5, psnr

@@ -182,7 +182,7 @@ def test_real_radial_frame_through_the_radial_pipeline_matches_a_direct_reconstr
                                                                trajectory="radial"), acqs))
     (image,) = Pipeline.load("radial", {"method": "zero-filled"}).run(raw.header, raw.acquisitions())
     direct = RadialCine(torch.from_numpy(kspace.T[None, None].copy()), torch.from_numpy(traj[None]), (n, n))
-    expected = get_method("zero-filled").run(direct, torch.ones(1, n, n, dtype=torch.complex64))[0].abs().numpy()
+    expected = get_method("zero-filled")()(direct, torch.ones(1, n, n, dtype=torch.complex64))[0].abs().numpy()
     got = image.data[0, 0]
     assert got.shape == (n, n)
     assert corr(got, expected) > 0.99

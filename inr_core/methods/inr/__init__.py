@@ -1,0 +1,1 @@
+"""The scan-specific and trained INR methods, on one fitting loop (``fit``)."""

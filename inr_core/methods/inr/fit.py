@@ -1,0 +1,117 @@
+"""The one fitting loop of the scan-specific INRs: optimiser, schedule, seed, progress, budgets.
+
+Each INR file holds its network and its loss; this loop holds everything else, so that every INR
+has the same options with the same meaning (:class:`FitConfig`, which an INR's config extends) and
+the same guarantees:
+
+- seeded: the same data and config give the same images (the global RNG is left as it was);
+- AdamW with step decay (``lr * lr_decay ** (step // decay_every)``, floored at ``lr_min``);
+- ``steps`` optimiser steps chosen in advance; ``time_budget_s`` (0: none) ends the fit earlier;
+- with ``keep_best``, the parameters of the lowest training loss seen (a running mean over
+  ``best_window`` steps, because batch losses are noisy) are restored at the end: never chosen
+  against a ground truth, which a scan does not have;
+- ``progress`` every ``progress_every`` steps and at the end.
+
+``chunked`` evaluates a network over many query points in pieces of ``chunk`` (memory bound).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class FitConfig:
+    steps: int = 1000
+    lr: float = 1e-3
+    lr_decay: float = 1.0  # multiplied in every `decay_every` steps ...
+    decay_every: int = 1000
+    lr_min: float = 0.0  # ... down to this floor
+    beta1: float = 0.9
+    beta2: float = 0.999
+    adam_eps: float = 1e-8
+    weight_decay: float = 0.01
+    time_budget_s: float = 0.0  # end the fit after this many seconds (0: run all steps)
+    keep_best: bool = False  # restore the parameters of the lowest (running-mean) training loss
+    best_window: int = 20
+    progress_every: int = 10
+    chunk: int = 32768  # query points per forward pass when predicting
+    seed: int = 0
+
+
+@dataclass
+class FitReport:
+    losses: list[float] = field(default_factory=list)  # training loss per step
+    steps: int = 0  # steps taken
+    seconds: float = 0.0
+    stopped_by_budget: bool = False
+    best_step: int | None = None  # with keep_best: the step whose parameters were restored
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device):
+    """torch's RNG seeded inside, restored afterwards (network init, batch draws)."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
+def fit(modules: list[nn.Module], loss_fn: Callable[[int], torch.Tensor], cfg: FitConfig, progress, label: str,
+        after_step: Callable[[int], None] | None = None, parameters: list[torch.nn.Parameter] | None = None
+        ) -> FitReport:
+    """Minimise ``loss_fn(step)`` over the parameters of ``modules`` (or ``parameters``).
+
+    ``after_step(step)`` runs after each optimiser step (e.g. a refreshed network input). Run it
+    inside :func:`seeded` so batch draws are reproducible.
+    """
+    params = parameters if parameters is not None else [p for m in modules for p in m.parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps,
+                            weight_decay=cfg.weight_decay)
+    report = FitReport()
+    start = time.monotonic()
+    best, best_mean, window = None, float("inf"), []
+    for step in range(cfg.steps):
+        lr = max(cfg.lr * cfg.lr_decay ** (step // max(cfg.decay_every, 1)), cfg.lr_min)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss = loss_fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        value = float(loss.detach())
+        report.losses.append(value)
+        report.steps = step + 1
+        if after_step is not None:
+            after_step(step)
+        if cfg.keep_best:
+            window = (window + [value])[-max(cfg.best_window, 1):]
+            mean = sum(window) / len(window)
+            if len(window) == max(cfg.best_window, 1) and mean < best_mean:
+                best_mean, report.best_step = mean, step + 1
+                best = [m.state_dict() for m in modules]
+                best = [{k: v.detach().clone() for k, v in sd.items()} for sd in best]
+        done = step + 1
+        over = cfg.time_budget_s > 0 and time.monotonic() - start > cfg.time_budget_s
+        if done % max(cfg.progress_every, 1) == 0 or done == cfg.steps or over:
+            progress(done, cfg.steps, f"{label} step {done}/{cfg.steps} loss {value:.4g}")
+        if over:
+            report.stopped_by_budget = True
+            break
+    if best is not None:
+        for module, state in zip(modules, best, strict=True):
+            module.load_state_dict(state)
+    report.seconds = time.monotonic() - start
+    return report
+
+
+@torch.no_grad()
+def chunked(fn: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, chunk: int) -> torch.Tensor:
+    """``fn`` over ``points`` (n, d) in pieces of ``chunk`` rows, concatenated."""
+    chunk = max(int(chunk), 1)
+    return torch.cat([fn(points[i:i + chunk]) for i in range(0, len(points), chunk)])
