@@ -203,15 +203,26 @@ def _p_cell(p, reason) -> str:
     return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
 
 
+KP_INR_PROTOCOL = ("kp-inr protocol (magnitudes, central half of the rows, recon and reference divided by the "
+                   "reference maximum)")
+
+
 def markdown(rows: list[dict], settings: list[dict], methods: list[str], against: str, info: str = "") -> str:
-    columns = [(s, setting_label(s["pattern"], s["acceleration"])) for s in settings]
+    columns = [(s["raw"].name, setting_label(s["pattern"], s["acceleration"])) for s in settings]
+    return comparison_tables(rows, columns, methods, against, "Cartesian cine benchmark (KP-INR paper, Table 1 layout)",
+                             KP_INR_PROTOCOL, info)
+
+
+def comparison_tables(rows: list[dict], columns: list[tuple[str, str]], methods: list[str], against: str, title: str,
+                      protocol: str, info: str = "") -> str:
+    """Quality (with the Wilcoxon p-values) and time/memory tables: a row per method, a column group per
+    ``(raw file name, label)`` in ``columns``; ``protocol`` says how the images were scored."""
     cell = {(r["file"], r["method"]): r for r in rows}
     presets = {r["method"]: r["preset"] for r in rows}
-    lines = ["# Cartesian cine benchmark (KP-INR paper, Table 1 layout)", ""]
+    lines = [f"# {title}", ""]
     if info:
         lines += [info, ""]
-    lines += ["PSNR (dB) and SSIM: mean ± std over frames, kp-inr protocol (magnitudes, central half of the rows, "
-              "recon and reference divided by the reference maximum). "
+    lines += [f"PSNR (dB) and SSIM: mean ± std over frames, {protocol}. "
               f"p vs {against}: two-sided Wilcoxon signed-rank test of the per-frame values against {against}'s "
               "on the same file, PSNR / SSIM.", ""]
     header = ["method", "preset"]
@@ -220,8 +231,8 @@ def markdown(rows: list[dict], settings: list[dict], methods: list[str], against
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method in methods:
         out = [method, presets.get(method, "default")]
-        for s, _ in columns:
-            r = cell.get((s["raw"].name, method))
+        for name, _ in columns:
+            r = cell.get((name, method))
             if r is None:
                 out += ["—", "—", "—"]
             elif r.get("error"):
@@ -244,8 +255,8 @@ def markdown(rows: list[dict], settings: list[dict], methods: list[str], against
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method in methods:
         out = [method]
-        for s, _ in columns:
-            r = cell.get((s["raw"].name, method))
+        for name, _ in columns:
+            r = cell.get((name, method))
             if r is None or r.get("error"):
                 out += ["failed" if r else "—", "—"]
             else:
@@ -387,11 +398,16 @@ def run_cartesian(args) -> int:
     (out_dir / "cartesian.json").write_text(json.dumps(_finite_or_none(document), indent=2, allow_nan=False))
     sys.stdout.write(table)
 
+    check_failures(rows, out_dir / "cartesian.md", "bench cartesian")
+    return 0
+
+
+def check_failures(rows: list[dict], table: Path, suite: str) -> None:
+    """A warning naming the failed runs; a ``UserError`` when every run failed."""
     failed = [r for r in rows if r["error"]]
     if failed and len(failed) == len(rows):
         raise UserError(f"every run failed (first: {failed[0]['method']} on {failed[0]['file']}: "
-                        f"{failed[0]['error']}); see {out_dir / 'cartesian.md'}")
+                        f"{failed[0]['error']}); see {table}")
     if failed:
-        log.warning("bench cartesian: %d of %d runs failed: %s", len(failed), len(rows),
+        log.warning("%s: %d of %d runs failed: %s", suite, len(failed), len(rows),
                     "; ".join(f"{r['method']} on {r['file']}" for r in failed))
-    return 0
