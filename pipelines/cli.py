@@ -17,6 +17,7 @@ COMMANDS = {
     "evaluate": ("pipelines.evaluate", "score reconstructed images against a reference"),
     "methods": ("pipelines.methods_command", "list reconstruction methods and their options"),
     "bench": ("pipelines.bench", "measure quality, speed and memory of the methods"),
+    "train": ("pipelines.train", "train a trained method's weights (gen-inr) on simulated or raw data"),
     "emulate": ("pipelines.streaming.emulator",
                 "stream a raw file to a Gadgetron server like a scanner, write the images"),
     "serve": ("pipelines.streaming.server",
