@@ -109,9 +109,17 @@ def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def adjointness_error(op: LinearOperator, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Relative mismatch |<Ax, y> - <x, A^H y>| / |<Ax, y>|: the one adjointness check."""
-    lhs = dot(op.forward(x), y)
-    rhs = dot(x, op.adjoint(y))
+    """Relative mismatch |<Ax, y> - <x, A^H y>| / |<Ax, y>|: the one adjointness check.
+
+    The shapes are checked first: ``A x`` must have the shape of ``y`` and ``A^H y`` that of ``x``
+    (a broadcasting operator could otherwise pass the dot-product test on the wrong shapes).
+    """
+    ax, ahy = op.forward(x), op.adjoint(y)
+    if ax.shape != y.shape or ahy.shape != x.shape:
+        raise ValueError(f"{type(op).__name__}: A x is {tuple(ax.shape)} for y {tuple(y.shape)}, "
+                         f"A^H y is {tuple(ahy.shape)} for x {tuple(x.shape)}")
+    lhs = dot(ax, y)
+    rhs = dot(x, ahy)
     return float((lhs - rhs).abs() / lhs.abs().clamp_min(1e-30))
 
 

@@ -35,6 +35,9 @@ def _mask():
 
 
 def _cases():
+    from inr_core.data import CartesianCine, RadialCine
+    from inr_core.methods.encoding import encoding
+
     maps = gaussian_maps(N, C)
     traj = radial_trajectory(T, 5, N)
     sense = CoilSensitivity(maps)
@@ -51,6 +54,8 @@ def _cases():
         "radial-sense N@S": (nufft @ sense, image, radial),
         "gram + scaled identity": (nufft.gram @ sense + 0.5 * sense, image, coil_image),
         "adjoint of composite": ((nufft @ sense).H, radial, image),
+        "encoding cartesian": (encoding(CartesianCine(_randn(*coil_image), _mask()), maps)[0], image, coil_image),
+        "encoding radial": (encoding(RadialCine(_randn(*radial), traj, (N, N)), maps)[0], image, radial),
     }
 
 
@@ -61,6 +66,20 @@ CASES = _cases()
 def test_adjointness(name):
     op, in_shape, out_shape = CASES[name]
     assert adjointness_error(op, _randn(*in_shape, seed=1), _randn(*out_shape, seed=2)) < 1e-4
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_gram_matches_adjoint_of_forward(name):
+    # Every operator's gram (the cheap ones: Toeplitz, masked FFT, sum |s|^2) is A^H A.
+    op, in_shape, _ = CASES[name]
+    x = _randn(*in_shape, seed=5)
+    ref = op.H(op(x))
+    assert float((op.gram(x) - ref).norm() / ref.norm()) < 1e-4
+
+
+def test_adjointness_checks_shapes():
+    with pytest.raises(ValueError, match="A x is"):
+        adjointness_error(FFT2(), _randn(T, C, N, N), _randn(T, C, N, N + 1))
 
 
 def test_cheap_grams_match_definition():
