@@ -8,6 +8,13 @@ encodedSpace FOV (less the readout oversampling already removed), so they are cr
 FOV in both directions, and resampled only if the pixel count then differs from the recon matrix;
 radial images are made on the recon grid. The written images carry the reconSpace matrix and FOV.
 
+A method that interpolates (``Method.output_shape``: e.g. DA-INR's ``out_scale``, ``out_frames``)
+returns more pixels over the same FOV, or more frames over the same cardiac cycle. The images then
+keep the FOV with a matrix scaled by the same factor, and output frame ``j`` of ``F`` sits at
+acquired-frame position ``j * T / F``: its time stamps are interpolated linearly between those of
+the neighbouring acquired frames (extrapolated by the mean frame spacing past the last one), and
+``phase``/``image_index`` count the output frames.
+
 Header: copied from the frame's reference readout (position, read/phase/slice directions,
 patient_table_position, acquisition and physiology time stamps, set, contrast), then
 ``image_series_index`` (property, default 1: the output group is ``image_1``), ``image_index``
@@ -71,6 +78,24 @@ def to_recon_space(images: np.ndarray, image_fov: tuple[float, float], recon_sha
     return (ifft2c(torch.from_numpy(np.ascontiguousarray(kspace))).numpy() * gain).astype(np.complex64)
 
 
+def frame_header(headers: list, frame: int, frames: int):
+    """The reference readout header of output frame ``frame`` of ``frames`` (see the module docstring)."""
+    if frames == len(headers):
+        return headers[frame]
+    position = frame * len(headers) / frames
+    low = min(int(position), len(headers) - 1)
+    head = type(headers[low]).from_buffer_copy(headers[low])
+    if len(headers) < 2:
+        return head
+    stamps = np.array([[h.acquisition_time_stamp, *h.physiology_time_stamp] for h in headers], dtype=np.float64)
+    step = (stamps[-1] - stamps[0]) / (len(headers) - 1)
+    value = stamps[low] + (position - low) * (stamps[low + 1] - stamps[low] if low + 1 < len(headers) else step)
+    head.acquisition_time_stamp = int(round(value[0]))
+    for i in range(len(value) - 1):
+        head.physiology_time_stamp[i] = int(round(value[i + 1]))
+    return head
+
+
 OUTPUTS = ("magnitude", "complex", "ushort")
 USHORT_MAX = 4095  # 12-bit, what scanner consoles and DICOM viewers expect of magnitude images
 
@@ -106,8 +131,11 @@ class ImageExport(Gadget):
             raise GadgetError(f"slice {item.slice} reached ImageExport without images (put Reconstruction first)")
         images = item.images.numpy()
         if self.cartesian:
-            image_fov = tuple(p * n for p, n in zip(self.encoded_pixel, images.shape[-2:], strict=True))
-            images = to_recon_space(images, image_fov, self.recon_shape, (self.fov[1], self.fov[0]))
+            acquired = item.data.image_shape  # the grid of the data; the images may interpolate it
+            image_fov = tuple(p * n for p, n in zip(self.encoded_pixel, acquired, strict=True))
+            target = tuple(round(r * m / a) for r, m, a in zip(self.recon_shape, images.shape[-2:], acquired,
+                                                               strict=True))
+            images = to_recon_space(images, image_fov, target, (self.fov[1], self.fov[0]))
         magnitude = np.abs(images).astype(np.float32)
         # One display window per slice, from the bright end of the magnitude (robust to outliers).
         high = float(np.percentile(magnitude, 99.5)) if magnitude.size else 0.0
@@ -120,11 +148,12 @@ class ImageExport(Gadget):
                 pixels = images[frame].astype(np.complex64)
             else:
                 pixels = np.clip(np.rint(magnitude[frame] * scale), 0, USHORT_MAX).astype(np.uint16)
-            out.append(self._image(item, frame, np.ascontiguousarray(pixels), high, scale))
+            out.append(self._image(item, frame, np.ascontiguousarray(pixels), high, scale, images.shape[0]))
         return out
 
-    def _image(self, item: CineSlice, frame: int, pixels: np.ndarray, high: float, scale: float) -> ismrmrd.Image:
-        acq = item.frame_headers[frame]
+    def _image(self, item: CineSlice, frame: int, pixels: np.ndarray, high: float, scale: float,
+               frames: int) -> ismrmrd.Image:
+        acq = frame_header(item.frame_headers, frame, frames)
         method = item.method or "unknown"
         image = ismrmrd.Image.from_array(pixels, acquisition=acq, transpose=False)
         head = image.getHead()
@@ -137,7 +166,7 @@ class ImageExport(Gadget):
                           "ushort": ismrmrd.DATATYPE_USHORT}[self.output]
         head.image_type = ismrmrd.IMTYPE_COMPLEX if self.output == "complex" else ismrmrd.IMTYPE_MAGNITUDE
         head.image_series_index = self.series[item.kind]
-        head.image_index = item.slice * item.frames + frame + 1
+        head.image_index = item.slice * frames + frame + 1
         head.slice = item.slice
         head.phase = frame
         head.repetition = 0 if item.frame_dimension == "repetition" else acq.idx.repetition

@@ -94,7 +94,13 @@ class Method:
         return cls.Config(**converted)
 
     def output_shape(self, data) -> tuple[int, int, int]:
-        """``(frames, ny, nx)`` of the images this method returns for ``data``."""
+        """``(frames, ny, nx)`` of the images this method returns for ``data``.
+
+        A method that interpolates returns ``F`` frames over the same cardiac cycle, output frame
+        ``j`` at acquired-frame position ``j * T / F``, and ``m`` pixels over the same FOV, pixel ``i``
+        centred at ``(i - m // 2) * FOV / m`` (the convention of the centred FFT, so Fourier
+        interpolation agrees); ``gadgets.image_export`` writes their matrix, FOV and timing.
+        """
         return (data.frames, *data.image_shape)
 
     def __call__(self, data, coil_maps: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:

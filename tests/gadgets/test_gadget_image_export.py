@@ -90,3 +90,21 @@ def test_a_recon_matrix_finer_than_the_encoding_is_fourier_interpolated_on_the_o
     assert image.matrix_size == (NX, 2 * NY, 1)
     fine = 1.0 + 0.5 * np.cos(2 * np.pi * np.arange(2 * NY) / (2 * NY))
     np.testing.assert_allclose(image.data[0, 0][:, 3], fine, atol=1e-5)
+
+
+def test_interpolated_output_keeps_fov_and_interpolates_frame_timing():
+    # A method that returns 2x the pixels (same FOV) and 2x the frames (same cycle): what DA-INR's
+    # out_scale / out_frames make. Acquired frame t has time stamps 1000 + 10 t and 40 t.
+    data = CartesianCine(torch.zeros(T, 2, NY, NX, dtype=torch.complex64), torch.ones(T, NY, dtype=torch.bool))
+    heads = [make_acq(np.zeros((2, NX)), phase=t).getHead() for t in range(T)]
+    images = np.ones((2 * T, 2 * NY, 2 * NX), np.complex64)
+    item = CineSlice(data, 0, heads, make_header(nx=NX, ny=NY), images=torch.from_numpy(images), method="da-inr")
+    out = list(ImageExport({}, make_header(nx=NX, ny=NY)).process(item))
+    assert len(out) == 2 * T
+    for j, image in enumerate(out):
+        assert image.matrix_size == (2 * NX, 2 * NY, 1)
+        assert tuple(image.field_of_view) == pytest.approx((300.0, 300.0, 8.0))
+        assert (image.phase, image.image_index) == (j, j + 1)
+        assert image.acquisition_time_stamp == 1000 + 5 * j  # position j * T / 2T = j / 2 frames
+        assert image.physiology_time_stamp[0] == 20 * j  # the last one extrapolated by the mean spacing
+    assert heads[0].acquisition_time_stamp == 1000  # the readout headers are copied, not changed

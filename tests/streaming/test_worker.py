@@ -64,3 +64,51 @@ def test_worker_serves_scan_after_scan():
         for (_, got), want in zip(replies, expected, strict=True):
             assert np.array_equal(got.data, want.data) and got.phase == want.phase
     assert (worker.scans, worker.failures) == (4, 2)
+
+
+class _Counted:
+    """A zero-filled stand-in that counts how often it is built (a trained method loads its weights there)."""
+
+    built = 0
+
+
+def _counted_method():
+    from dataclasses import dataclass
+
+    from inr_core.methods import base, get_method
+
+    if "test-counted" not in base._REGISTRY:
+        @dataclass
+        class CountedConfig:
+            pass
+
+        class Counted(base.Method):
+            """Zero-filled, counting its builds (test stand-in)."""
+
+            name, Config, trajectories = "test-counted", CountedConfig, ("cartesian",)
+
+            def __init__(self, config=None, device="cpu"):
+                super().__init__(config, device)
+                _Counted.built += 1
+
+            def reconstruct(self, data, maps, progress):
+                return get_method("zero-filled")()(data, maps, progress)
+
+
+@pytest.mark.timeout(90)
+def test_worker_builds_the_method_once_for_scan_after_scan():
+    _counted_method()
+    raw = open_raw(RAW)
+    acqs = list(raw.acquisitions())
+    worker = Worker(load_target("gadgets.cine_reconstruction:CineReconstruction"), port=0, timeout_s=5,
+                    overrides={"method": "test-counted"})
+    thread = threading.Thread(target=worker.serve_forever, daemon=True)
+    thread.start()
+    before = _Counted.built
+    try:
+        replies = [as_gadgetron(worker.port, raw.header_xml, acqs) for _ in range(2)]
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=10)
+    assert all(r and {m for m, _ in r} == {protocol.IMAGE} for r in replies)
+    assert _Counted.built - before == 1
