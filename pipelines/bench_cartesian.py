@@ -17,7 +17,7 @@ Per method and setting it reports:
 - wall time of the whole chain and peak memory.
 
 How: every (file, method) run happens in a fresh ``spawn``-ed child process, because the peak
-resident set (``ru_maxrss``) only grows within a process: measured in one process, every method
+resident set (``pipelines.bench.peak_rss_mb``) only grows within a process: measured in one process, every method
 after the hungriest would report that method's peak. On the CPU the peak is the child's resident
 set, which includes the libraries it imported (recorded separately as ``baseline_memory_mb``, the
 peak before the chain runs); on CUDA it is ``torch.cuda.max_memory_allocated``. The wall time is
@@ -96,7 +96,6 @@ def simulate_settings(args, out_dir: Path) -> list[dict]:
 
 def _job(raw_path: Path, method: str, preset: str | None, device: str, out_dir: Path, log_level: int) -> dict:
     """One run in the child process; exceptions come back as the row's ``error``."""
-    import resource
     import traceback
 
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -106,9 +105,9 @@ def _job(raw_path: Path, method: str, preset: str | None, device: str, out_dir: 
 
         import inr_core.methods  # noqa: F401
         import pipelines.host  # noqa: F401
-        from pipelines.bench import run_one
+        from pipelines.bench import peak_rss_mb, run_one
 
-        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        baseline = peak_rss_mb()
         row = run_one(raw_path, method, device, out_dir, preset=preset, per_frame=True)
         if row["memory_kind"] == "rss":
             row["baseline_memory_mb"] = baseline
