@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 CLASSICAL = ("zero-filled", "cg-sense", "l-plus-s", "grasp", "llr")
 CARTESIAN = ("zero-filled", "cg-sense", "l-plus-s", "kt-grappa", "p-inr", "kp-inr")
 # Simulated (matrix, frames, coils) per suite; the cartesian suite's are the KP-INR paper's setting.
-SIZES = {"classical": (128, 12, 8), "cartesian": (160, 16, 10), "radial": (128, 23, 8)}
+SIZES = {"classical": (128, 12, 8), "cartesian": (160, 16, 10), "radial": (128, 23, 8), "gen-inr": (192, 4, 10)}
 GPU_COILS = {"radial": 32}  # the DA-INR paper's 32-coil array where a GPU makes it affordable
 RADIAL = ("zero-filled", "grasp", "l-plus-s", "hash-inr", "da-inr")
 RADIAL_SPOKES = (5, 13, 21)
@@ -318,6 +318,10 @@ def run(args) -> int:
         from pipelines.bench_radial import run_radial
 
         return run_radial(args)
+    if args.suite == "gen-inr":  # the Generalized INR vs per-frame CG-SENSE, see pipelines.bench_gen_inr
+        from pipelines.bench_gen_inr import run_gen_inr
+
+        return run_gen_inr(args)
 
     check_methods(args.methods)
     warn_unused_preset(args.methods, args.preset)
