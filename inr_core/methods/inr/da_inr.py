@@ -1,0 +1,215 @@
+"""DA-INR (Baik and Yoo, seeds/da-inr.txt): a deformation network into a canonical hash-grid image.
+
+For a pixel ``(x, y)`` of frame ``t`` a bias-free ReLU MLP on NeRF frequency encodings
+(``[p, sin(2^k pi p), cos(2^k pi p)]``, degree 10 for x and y, 6 for t) gives a displacement
+``(dx, dy)``; a canonical network reads a 2D multi-resolution hash grid
+(:class:`inr_core.nn.hash_grid.HashGrid`) at ``(x + dx, y + dy)``, concatenates optional frozen
+image features, and a small ReLU MLP gives the complex value (2 outputs). All frames share the
+canonical image: that is the whole temporal prior, no regulariser is added. Loss: L1 on real and
+imaginary parts of the multi-coil NUFFT of one random frame (``frames_per_step``) against its
+acquired spokes (:mod:`inr_core.methods.inr.radial_loss`); AdamW, lr 1e-3, a fixed number of steps.
+
+Choices where the paper is silent or its public code differs (``../shared/reference/methods.md``):
+
+- deformation net width 128 (the public code; the paper says 64), 5 bias-free layers; its last
+  layer starts at zero, so the fit starts from the identity deformation;
+- features ``random-mdsr`` is what the public code does: a frozen random-init head (3x3 conv and
+  two residual blocks, 64 channels) on the gridded frames t-1 and t+1 (real and imaginary parts;
+  cyclic neighbours). ``none`` drops them. No pretrained MDSR weights are available here;
+- the canonical MLP is ``canonical_layers`` hidden layers of ``canonical_width`` (paper: 5 x 64);
+- outputs outside the coil maps' support are zero (the data do not constrain them);
+- ``out_scale`` queries the same field of view on a ``round(scale * n)`` matrix at its pixel
+  centres (features bilinearly resampled, as the paper does); ``out_frames`` queries evenly
+  spaced cardiac phases (features linearly interpolated between neighbouring frames).
+
+Design, measured figures and what differs from the paper: ``docs/methods-da-inr.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from inr_core.methods.base import Method
+from inr_core.methods.inr.fit import FitConfig, chunked, fit, seeded
+from inr_core.methods.inr.radial_loss import (
+    RadialProblem,
+    check_out_options,
+    frame_times,
+    grid_coordinates,
+    output_matrix,
+    resample,
+)
+from inr_core.nn.hash_grid import HashGrid
+
+FEATURES = ("none", "random-mdsr")
+
+
+@dataclass
+class DaInrConfig(FitConfig):
+    steps: int = 1000
+    frames_per_step: int = 1  # random frames whose spokes make one step's loss (paper: 1)
+    # deformation network (frequency-encoded x, y, t -> dx, dy)
+    degree_xy: int = 10
+    degree_t: int = 6
+    deform_width: int = 128
+    deform_layers: int = 5
+    # canonical network: 2D hash grid (the paper's L, F, N_min, b, T) + features -> MLP -> (re, im)
+    levels: int = 16
+    level_features: int = 2
+    base_resolution: int = 16
+    growth: float = 2.0
+    log2_table_size: int = 19
+    finest_resolution: int = 0  # > 0: growth from eq. 8 so the finest level has this resolution
+    canonical_width: int = 64
+    canonical_layers: int = 5
+    features: str = "random-mdsr"  # none | random-mdsr (frozen random-init MDSR head on frames t-1, t+1)
+    feature_channels: int = 64
+    # output: spatial factor (same FOV, round(scale * n) matrix) and frames (0: as acquired)
+    out_scale: float = 1.0
+    out_frames: int = 0
+
+
+def frequency_encoding(p: torch.Tensor, degree: int) -> torch.Tensor:
+    """``[p, sin(2^k pi p), cos(2^k pi p)]`` for k < degree, per column of ``p`` (NeRF, DA-INR eq. 5)."""
+    freqs = (2.0 ** torch.arange(degree, device=p.device, dtype=p.dtype)) * math.pi
+    arg = p[..., None] * freqs  # (n, d, degree)
+    return torch.cat([p, arg.sin().flatten(-2), arg.cos().flatten(-2)], dim=-1)
+
+
+def mlp(inputs: int, width: int, layers: int, outputs: int, bias: bool = True) -> nn.Sequential:
+    """``layers`` hidden ReLU layers of ``width``, then a linear output."""
+    mods, last = [], inputs
+    for _ in range(max(layers, 1)):
+        mods += [nn.Linear(last, width, bias=bias), nn.ReLU()]
+        last = width
+    mods.append(nn.Linear(last, outputs, bias=bias))
+    return nn.Sequential(*mods)
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(channels, channels, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def mdsr_head(channels: int = 64) -> nn.Sequential:
+    """MDSR's head (a 3x3 conv and two residual blocks) on real/imag of two frames: 4 input channels."""
+    return nn.Sequential(nn.Conv2d(4, channels, 3, padding=1), _Residual(channels), _Residual(channels))
+
+
+@torch.no_grad()
+def neighbour_features(gridded: torch.Tensor, channels: int) -> torch.Tensor:
+    """``(T, channels, ny, nx)`` frozen random-init MDSR-head features of frames t-1 and t+1 (cyclic)."""
+    head = mdsr_head(channels).to(gridded.device)
+    prev, nxt = torch.roll(gridded, 1, dims=0), torch.roll(gridded, -1, dims=0)
+    x = torch.stack([prev.real, prev.imag, nxt.real, nxt.imag], dim=1)
+    return torch.cat([head(x[i:i + 1]) for i in range(len(x))])
+
+
+class DaInrNet(nn.Module):
+    """Rows ``[x, y, t, features...]`` -> complex values (see the module docstring)."""
+
+    def __init__(self, cfg: DaInrConfig, feature_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        enc = 2 * (1 + 2 * cfg.degree_xy) + (1 + 2 * cfg.degree_t)
+        self.deform = mlp(enc, cfg.deform_width, cfg.deform_layers, 2, bias=False)
+        nn.init.zeros_(self.deform[-1].weight)  # identity deformation at the start
+        self.grid = HashGrid(2, levels=cfg.levels, features=cfg.level_features, base_resolution=cfg.base_resolution,
+                             growth=cfg.growth, table_size=2**cfg.log2_table_size,
+                             finest_resolution=cfg.finest_resolution or None)
+        self.canonical = mlp(self.grid.out_features + feature_dim, cfg.canonical_width, cfg.canonical_layers, 2)
+
+    def displacement(self, xy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        enc = torch.cat([frequency_encoding(xy, self.cfg.degree_xy), frequency_encoding(t, self.cfg.degree_t)], -1)
+        return self.deform(enc)
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        xy, t, feats = rows[:, :2], rows[:, 2:3], rows[:, 3:]
+        h = self.grid(xy + self.displacement(xy, t))
+        out = self.canonical(torch.cat([h, feats], dim=-1) if feats.shape[1] else h)
+        return torch.complex(out[:, 0], out[:, 1])
+
+
+class DaInr(Method):
+    """DA-INR (radial cine): deformation network into a shared canonical hash-grid image, k-space L1."""
+
+    name = "da-inr"
+    Config = DaInrConfig
+    trajectories = ("radial",)
+    # One frame has no motion to share: the deformation network and the canonical prior need >= 2.
+    min_frames = 2
+    presets = {
+        "paper": {},
+        # <= 5 minutes at 128x128x23, 13 spokes, 8 coils on the 2-core CPU (docs/methods-da-inr.md)
+        "fast": {"steps": 500, "deform_width": 64, "log2_table_size": 16, "canonical_layers": 2},
+    }
+
+    def output_shape(self, data) -> tuple[int, int, int]:
+        frames = self.config.out_frames or data.frames
+        return (frames, *output_matrix(data.image_shape, self.config.out_scale))
+
+    def check(self, data, coil_maps) -> None:
+        super().check(data, coil_maps)
+        cfg = self.config
+        check_out_options(cfg.out_scale, cfg.out_frames)
+        if cfg.features not in FEATURES:
+            raise ValueError(f"da-inr: unknown features {cfg.features!r} (known: {', '.join(FEATURES)})")
+        if cfg.frames_per_step < 1:
+            raise ValueError("da-inr: frames_per_step must be >= 1")
+
+    def reconstruct(self, data, coil_maps, progress):
+        cfg, device = self.config, self.device
+        problem = RadialProblem.from_data(data, coil_maps)
+        frames, shape = problem.frames, problem.image_shape
+        with seeded(cfg.seed, device):
+            feats = None
+            if cfg.features == "random-mdsr":
+                feats = neighbour_features(problem.gridded, cfg.feature_channels)  # (T, C, ny, nx)
+            net = DaInrNet(cfg, 0 if feats is None else feats.shape[1]).to(device)
+            xy = grid_coordinates(shape, device)
+            times = frame_times(frames, frames, device)
+            rows = [self._rows(xy, times[k], None if feats is None else feats[k]) for k in range(frames)]
+            batch = min(cfg.frames_per_step, frames)
+
+            def loss_fn(step):
+                pick = torch.randperm(frames, device=device)[:batch]
+                images = net(torch.cat([rows[int(k)] for k in pick])).view(batch, *shape)
+                return problem.loss(images, pick)
+
+            fit([net], loss_fn, cfg, progress, "da-inr")
+        return self._predict(net, problem, feats) * problem.scale
+
+    @staticmethod
+    def _rows(xy, t, feats):
+        tt = torch.full((len(xy), 1), float(t), device=xy.device)
+        if feats is None:
+            return torch.cat([xy, tt], dim=-1)
+        return torch.cat([xy, tt, feats.reshape(feats.shape[0], -1).T], dim=-1)
+
+    @torch.no_grad()
+    def _predict(self, net, problem, feats):
+        cfg = self.config
+        frames_out, *shape = self.output_shape(problem)
+        shape = tuple(shape)
+        xy = grid_coordinates(shape, problem.maps.device)
+        feats_out = None if feats is None else resample(feats, shape)
+        support = problem.support(shape)
+        out = []
+        for j, t in enumerate(frame_times(frames_out, problem.frames, xy.device)):
+            f = None
+            if feats_out is not None:  # features at phase tau: linear between neighbouring frames (cyclic)
+                tau = j * problem.frames / frames_out
+                k0, w = int(math.floor(tau)), tau - math.floor(tau)
+                f = (1 - w) * feats_out[k0 % problem.frames] + w * feats_out[(k0 + 1) % problem.frames]
+            image = chunked(net, self._rows(xy, t, f), cfg.chunk).view(shape)
+            out.append(image * support)
+        return torch.stack(out).to(torch.complex64)
