@@ -98,7 +98,7 @@ def add_arguments(parser):
                         help="classical, coils, streaming: benchmark these raw files (with /reference/images) "
                              "instead of simulating")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--out-dir", default="out/bench",
+    parser.add_argument("--out-dir", "--out", default="out/bench",
                         help="where results and images go (default out/bench; the cartesian suite writes into "
                              "its cartesian/ subfolder)")
     parser.add_argument("--speed", type=float, default=1.0, help="streaming: real-time playback speed (default 1)")
