@@ -6,8 +6,9 @@ from inr_core.data import CartesianCine
 from inr_core.fft import fft2c
 from inr_core.methods import get_method
 from inr_core.methods.inr.kspace_inr import (
-    InrConfig,
+    KpInrConfig,
     KSpaceINR,
+    PInrConfig,
     _coordinates,
     _sample_features,
     images_from_kspace,
@@ -17,8 +18,9 @@ from inr_core.metrics import score
 from inr_core.sampling import kt_uniform
 
 # Small enough to train in a few seconds on two cores.
-TINY = {"epochs": 100, "lr": 3e-3, "decay_every": 50, "refresh_every": 50, "width": 64, "unet_channels": 4,
+TINY = {"steps": 100, "lr": 3e-3, "decay_every": 50, "refresh_every": 50, "width": 64, "unet_channels": 4,
         "k_width": 16, "mid_width": 16, "feature_dim": 8, "space_bands": 16, "time_features": 8}
+P_TINY = {k: v for k, v in TINY.items() if k in PInrConfig.__dataclass_fields__}
 
 
 def _data(truth, maps, r=4):
@@ -28,7 +30,7 @@ def _data(truth, maps, r=4):
 
 def test_paper_preset_is_the_paper_setting():
     cfg = get_method("kp-inr").make_config("paper")
-    assert (cfg.epochs, cfg.lr, cfg.weight_decay, cfg.decay_every, cfg.lr_min) == (6000, 5e-5, 0.1, 500, 2e-6)
+    assert (cfg.steps, cfg.lr, cfg.weight_decay, cfg.decay_every, cfg.lr_min) == (6000, 5e-5, 0.1, 500, 2e-6)
     assert (cfg.layers, cfg.width, cfg.unet_channels, cfg.unet_levels) == (7, 512, 64, 2)
     assert (cfg.w_kinr, cfg.w_pinr, cfg.w_ae_acquired, cfg.w_ae_missing) == (1.0, 1.0, 0.05, 0.025)
     model = KSpaceINR(10, (160, 160), cfg, with_kinr=True)
@@ -37,11 +39,20 @@ def test_paper_preset_is_the_paper_setting():
 
 def test_fast_preset_is_smaller_and_shorter():
     paper, fast = (get_method("p-inr").make_config(p) for p in ("paper", "fast"))
-    assert fast.epochs < paper.epochs and fast.width < paper.width
+    assert fast.steps < paper.steps and fast.width < paper.width
+    assert 0 < fast.time_budget_s <= 600 and fast.keep_best  # a CPU slice in under 10 minutes
+
+
+def test_p_inr_config_holds_only_its_own_fields():
+    p_fields = set(PInrConfig.__dataclass_fields__)
+    for kp_only in ("refresh_every", "unet_channels", "k_width", "mid_width", "w_kinr", "w_pinr", "w_ae_acquired",
+                    "w_ae_missing", "warm_start", "unet_every"):
+        assert kp_only not in p_fields and kp_only in KpInrConfig.__dataclass_fields__
+    assert set(get_method("p-inr").presets["fast"]) <= p_fields
 
 
 def test_both_branches_give_one_complex_value_per_coil():
-    cfg = InrConfig(**TINY)
+    cfg = KpInrConfig(**TINY)
     index = torch.tensor([[0, 1, 2], [3, 4, 5]])
     coords = _coordinates(index, (4, 8, 8))
     p, k = KSpaceINR(3, (8, 8), cfg, with_kinr=True)(coords, torch.randn(2, 4, dtype=torch.complex64))
@@ -65,7 +76,7 @@ def test_features_are_sampled_by_indexing_and_summed_over_levels():
 
 def test_tiny_kp_inr_lowers_its_loss_keeps_acquired_samples_and_improves_on_zero_filled(truth, maps):
     data = _data(truth, maps)
-    result = train(data, InrConfig(**TINY), with_kinr=True)
+    result = train(data, KpInrConfig(**TINY), with_kinr=True)
     first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
     assert last < 0.5 * first, (first, last)
     acquired = data.mask[:, None, :, None].expand_as(data.kspace)
@@ -81,15 +92,15 @@ def test_tiny_kp_inr_lowers_its_loss_keeps_acquired_samples_and_improves_on_zero
 def test_p_inr_runs_through_the_registry_with_progress(truth, maps):
     spec = get_method("p-inr")
     calls = []
-    images = spec(spec.make_config(**TINY))(_data(truth, maps), maps, lambda d, t, m: calls.append((d, t)))
+    images = spec(spec.make_config(**P_TINY))(_data(truth, maps), maps, lambda d, t, m: calls.append((d, t)))
     assert images.shape == truth.shape and torch.isfinite(images).all()
-    assert calls[-1] == (TINY["epochs"], TINY["epochs"])
+    assert calls[-1] == (TINY["steps"], TINY["steps"])
 
 
 def test_inr_methods_are_cartesian_only(radial, maps):
     for name in ("p-inr", "kp-inr"):
         try:
-            get_method(name)(get_method(name).make_config(**TINY))(radial, maps)
+            get_method(name)(get_method(name).make_config(**(TINY if name == "kp-inr" else P_TINY)))(radial, maps)
         except ValueError as exc:
             assert "does not support radial" in str(exc)
         else:

@@ -14,8 +14,9 @@ are combined with the ESPIRiT maps.
   input; after the first half of the layers a middle MLP reads both intermediate features and its
   output is concatenated back into each branch.
 
-Every setting the paper leaves open is a field of :class:`InrConfig`; ``docs/methods-kp-inr.md``
-lists them with the reasons for their defaults.
+Every setting the paper leaves open is a field of :class:`PInrConfig` or :class:`KpInrConfig`;
+``docs/methods-kp-inr.md`` lists them with the reasons for their defaults. The loop is
+:func:`inr_core.methods.inr.fit.fit` (schedule, seed, time budget, keep-best).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from torch import nn
 
 from inr_core.coils import coil_combine
 from inr_core.fft import ifft2c
+from inr_core.methods.base import no_progress
+from inr_core.methods.inr.fit import FitConfig, FitReport, fit, seeded
 from inr_core.nn.complex import ComplexUNet
 from inr_core.nn.encoding import GaussianFourierFeatures, NerfEncoding
 from inr_core.nn.loss import hdr_loss
@@ -35,22 +38,20 @@ from inr_core.nn.wire import WireLayer
 
 
 @dataclass
-class InrConfig:
-    # Schedule and optimiser (paper values).
-    epochs: int = 6000
+class PInrConfig(FitConfig):
+    """P-INR's options (and the base of KP-INR's): the paper's schedule, the positional branch, the loss."""
+
+    # Schedule and optimiser: the paper's values (FitConfig's `steps` are the paper's epochs).
+    steps: int = 6000
     lr: float = 5e-5
-    lr_decay: float = 0.95  # multiplied in every `decay_every` epochs ...
+    lr_decay: float = 0.95
     decay_every: int = 500
-    lr_min: float = 2e-6  # ... down to this floor
-    beta1: float = 0.9
-    beta2: float = 0.999
-    adam_eps: float = 1e-8
+    lr_min: float = 2e-6
     weight_decay: float = 0.1
-    refresh_every: int = 500  # KP-INR: full-grid prediction + DC fed back as the U-Net input
-    # An epoch is one optimiser step on `batch_points` random acquired samples; 0 = all of them
+    # A step is one optimiser step on `batch_points` random acquired samples; 0 = all of them
     # (the paper does not give a batch size).
     batch_points: int = 0
-    # P-INR branch.
+    # Positional branch.
     layers: int = 7
     width: int = 512  # real-MLP width; WIRE's complex layers use width / sqrt(2) units (same parameter count)
     # WIRE frequency and spread. The encoding already spans the field of view (bands up to N/2);
@@ -63,7 +64,22 @@ class InrConfig:
     max_freq: float = 0.0  # highest band; 0 = half the matrix size
     time_features: int = 48  # Gaussian Fourier features of t: 96 inputs
     time_sigma: float = 1.0  # B ~ N(0, 1), as the paper
-    # K-INR branch and interaction (KP-INR).
+    hdr_eps: float = 1e-2
+    # Output layers start this small (weights scaled, biases zero). The HDR loss is scale-invariant
+    # for |prediction| >> hdr_eps, so an MLP that starts with O(1) outputs on k-space normalised to
+    # max |k| = 1 never learns to shrink them in the weak outer k-space.
+    out_init_scale: float = 1e-2
+    # Virtual coils the networks see (SVD coil compression of the acquired samples; 0 = every coil).
+    # Data consistency always uses every coil: the prediction is expanded back before it is applied.
+    virtual_coils: int = 0
+    final_data_consistency: bool = True  # put the acquired samples back into the final k-space
+
+
+@dataclass
+class KpInrConfig(PInrConfig):
+    """KP-INR: P-INR's options plus the U-Net, the K-INR branch, their loss weights and the alternation."""
+
+    refresh_every: int = 500  # full-grid prediction + DC fed back as the U-Net input
     unet_channels: int = 64
     unet_levels: int = 2
     feature_dim: int = 64  # decoder features -> this many values, then the leaky-ReLU MLP
@@ -75,14 +91,15 @@ class InrConfig:
     w_pinr: float = 1.0
     w_ae_acquired: float = 0.05
     w_ae_missing: float = 0.025
-    hdr_eps: float = 1e-2
-    # Output layers start this small (weights scaled, biases zero). The HDR loss is scale-invariant
-    # for |prediction| >> hdr_eps, so an MLP that starts with O(1) outputs on k-space normalised to
-    # max |k| = 1 never learns to shrink them in the weak outer k-space.
-    out_init_scale: float = 1e-2
-    final_data_consistency: bool = True  # put the acquired samples back into the final k-space
-    chunk: int = 32768  # query points per forward pass when predicting the full grid
-    seed: int = 0
+    # Beyond the paper (docs/methods-kp-inr.md has their measured effect):
+    # the U-Net (with gradients and its auto-encoding loss) runs every `unet_every` steps; the steps
+    # between reuse its last decoder features, detached. 1 = every step, as the paper.
+    unet_every: int = 1
+    # A classical Cartesian method run first ("" = none, the paper's zero-filled start): its k-space
+    # (acquired samples kept) is the U-Net's first input, and with `warm_weight` > 0 also a target for
+    # both branches at the missing samples, with that weight relative to the acquired samples' loss.
+    warm_start: str = ""
+    warm_weight: float = 0.0
 
 
 def _leaky_mlp(sizes: list[int], slope: float, last_act: bool = True) -> nn.Sequential:
@@ -97,7 +114,7 @@ def _leaky_mlp(sizes: list[int], slope: float, last_act: bool = True) -> nn.Sequ
 class KSpaceINR(nn.Module):
     """P-INR branch alone (``with_kinr=False``) or the two interacting KP-INR branches."""
 
-    def __init__(self, coils: int, image_shape: tuple[int, int], cfg: InrConfig, with_kinr: bool):
+    def __init__(self, coils: int, image_shape: tuple[int, int], cfg: PInrConfig, with_kinr: bool):
         super().__init__()
         self.cfg, self.coils, self.with_kinr = cfg, coils, with_kinr
         max_freq = cfg.max_freq or max(image_shape) / 2
@@ -172,66 +189,100 @@ def _sample_features(features: list[torch.Tensor], index: torch.Tensor) -> torch
 @dataclass
 class TrainResult:
     kspace: torch.Tensor  # (T, C, ny, nx) predicted k-space on the data's scale (after DC if configured)
-    losses: list[float]  # total loss per epoch
+    report: FitReport  # losses per step, steps taken, time, budget stop, restored step
+
+    @property
+    def losses(self) -> list[float]:
+        return self.report.losses
 
 
-def train(data, cfg: InrConfig, with_kinr: bool, progress=None) -> TrainResult:
-    """Fit a P-INR (``with_kinr=False``) or KP-INR to one Cartesian cine and predict its full k-space."""
+def coil_compression(y: torch.Tensor, mask: torch.Tensor, virtual: int) -> torch.Tensor | None:
+    """``(virtual, C)`` rows of the SVD coil compression of the acquired samples; None for all coils."""
+    coils = y.shape[1]
+    if not virtual or virtual >= coils:
+        return None
+    samples = y.permute(1, 0, 2, 3)[:, mask]  # (C, acquired points)
+    u = torch.linalg.svd(samples @ samples.conj().T)[0]
+    return u[:, :virtual].conj().T.contiguous()
+
+
+def train(data, cfg: PInrConfig, with_kinr: bool, progress=None, warm_kspace: torch.Tensor | None = None
+          ) -> TrainResult:
+    """Fit a P-INR (``with_kinr=False``) or KP-INR to one Cartesian cine and predict its full k-space.
+
+    ``warm_kspace`` (KP-INR only, (T, C, ny, nx) on the data's scale): a classical reconstruction's
+    k-space, the U-Net's first input in place of zeros at the missing samples.
+    """
     device = data.kspace.device
     frames, coils, ny, nx = data.kspace.shape
     shape = (frames, ny, nx)
     scale = data.kspace.abs().max().clamp_min(1e-12)  # NIK: k-space normalised to max |k| = 1
-    y = data.kspace / scale
+    y_all = data.kspace / scale
     mask = data.mask[:, :, None].expand(shape)  # (T, ny, nx)
-    acquired = mask.nonzero()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(cfg.seed)
-        model = KSpaceINR(coils, (ny, nx), cfg, with_kinr).to(device)
-        unet = ComplexUNet(coils, cfg.unet_channels, cfg.unet_levels).to(device) if with_kinr else None
-        params = list(model.parameters()) + (list(unet.parameters()) if unet is not None else [])
-        opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps,
-                                weight_decay=cfg.weight_decay)
-        unet_input = y.clone()  # zero-filled at first; refreshed with DC'd predictions
-        m4 = mask[:, None].expand_as(y)
-        losses = []
-        for epoch in range(cfg.epochs):
-            lr = max(cfg.lr * cfg.lr_decay ** (epoch // cfg.decay_every), cfg.lr_min)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            if cfg.batch_points and cfg.batch_points < len(acquired):
-                pick = torch.randperm(len(acquired), device=device)[:cfg.batch_points]
-                index = acquired[pick]
-            else:
-                index = acquired
+    comp = coil_compression(y_all, mask, cfg.virtual_coils)
+    squeeze = (lambda k: k) if comp is None else (lambda k: torch.einsum("vc,tcyx->tvyx", comp, k))
+    y = squeeze(y_all)
+    m4 = mask[:, None].expand_as(y)
+    acquired, missing = mask.nonzero(), (~mask).nonzero()
+    warm = None if warm_kspace is None else torch.where(m4, y, squeeze(warm_kspace.to(y.dtype) / scale))
+    label = "kp-inr" if with_kinr else "p-inr"
+    with seeded(cfg.seed, device):
+        model = KSpaceINR(y.shape[1], (ny, nx), cfg, with_kinr).to(device)
+        unet = ComplexUNet(y.shape[1], cfg.unet_channels, cfg.unet_levels).to(device) if with_kinr else None
+        state = {"input": y.clone() if warm is None else warm, "features": None}
+
+        def batch(points: torch.Tensor, n: int) -> torch.Tensor:
+            return points[torch.randperm(len(points), device=device)[:n]] if n and n < len(points) else points
+
+        def branches(index):
+            return model(_coordinates(index, shape),
+                         _sample_features(state["features"], index) if with_kinr else None)
+
+        def loss_fn(step: int) -> torch.Tensor:
+            index = batch(acquired, cfg.batch_points)
             target = y[index[:, 0], :, index[:, 1], index[:, 2]]  # (n, C)
-            coords = _coordinates(index, shape)
             loss = torch.zeros((), device=device)
             if with_kinr:
-                ae, feats = unet(unet_input)
-                p_pred, k_pred = model(coords, _sample_features(feats, index))
-                err = (ae - unet_input).abs() ** 2
-                loss = (cfg.w_kinr * hdr_loss(k_pred, target, cfg.hdr_eps)
-                        + cfg.w_ae_acquired * err[m4].mean()
-                        + cfg.w_ae_missing * (err[~m4].mean() if (~m4).any() else 0.0))
+                if state["features"] is None or step % max(cfg.unet_every, 1) == 0:
+                    ae, features = unet(state["input"])
+                    err = (ae - state["input"]).abs() ** 2
+                    loss = (cfg.w_ae_acquired * err[m4].mean()
+                            + cfg.w_ae_missing * (err[~m4].mean() if len(missing) else 0.0))
+                    state["features"] = features
+                p_pred, k_pred = branches(index)
+                loss = loss + cfg.w_kinr * hdr_loss(k_pred, target, cfg.hdr_eps)
+                if warm is not None and cfg.warm_weight > 0 and len(missing):
+                    miss = batch(missing, len(index))
+                    wp, wk = branches(miss)
+                    wt = warm[miss[:, 0], :, miss[:, 1], miss[:, 2]]
+                    loss = loss + cfg.warm_weight * (cfg.w_pinr * hdr_loss(wp, wt, cfg.hdr_eps)
+                                                     + cfg.w_kinr * hdr_loss(wk, wt, cfg.hdr_eps))
+                loss = loss + cfg.w_pinr * hdr_loss(p_pred, target, cfg.hdr_eps)
             else:
-                p_pred, _ = model(coords)
-            loss = loss + cfg.w_pinr * hdr_loss(p_pred, target, cfg.hdr_eps)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            done = epoch + 1
-            if with_kinr and done % cfg.refresh_every == 0 and done < cfg.epochs:
-                unet_input = _predict(model, unet, unet_input, y, mask, cfg, data_consistency=True)
-            if progress is not None and (done % 10 == 0 or done == cfg.epochs):
-                progress(done, cfg.epochs, f"{'kp-inr' if with_kinr else 'p-inr'} epoch {done}/{cfg.epochs} "
-                                           f"loss {losses[-1]:.4g}")
-        full = _predict(model, unet, unet_input, y, mask, cfg, data_consistency=cfg.final_data_consistency)
-    return TrainResult(kspace=full * scale, losses=losses)
+                loss = hdr_loss(model(_coordinates(index, shape))[0], target, cfg.hdr_eps)
+            return loss
+
+        def after_step(step: int) -> None:
+            if with_kinr:
+                # Features computed with gradients belong to this step's graph; later steps reuse them detached.
+                state["features"] = [f.detach() for f in state["features"]]
+                done = step + 1
+                if done % max(cfg.refresh_every, 1) == 0 and done < cfg.steps:
+                    state["input"] = _predict(model, unet, state["input"], y, mask, cfg, data_consistency=True)
+                    state["features"] = None  # the U-Net runs on the new input at the next step
+
+        modules = [model] + ([unet] if unet is not None else [])
+        report = fit(modules, loss_fn, cfg, progress or no_progress, label, after_step=after_step)
+        full = _predict(model, unet, state["input"], y, mask, cfg, data_consistency=False)
+    if comp is not None:
+        full = torch.einsum("vc,tvyx->tcyx", comp.conj(), full)  # back to every coil (comp has orthonormal rows)
+    if cfg.final_data_consistency:
+        full = torch.where(data.mask[:, None, :, None].expand_as(y_all), y_all, full)
+    return TrainResult(kspace=full.contiguous() * scale, report=report)
 
 
 @torch.no_grad()
-def _predict(model, unet, unet_input, y, mask, cfg: InrConfig, data_consistency: bool) -> torch.Tensor:
+def _predict(model, unet, unet_input, y, mask, cfg: PInrConfig, data_consistency: bool) -> torch.Tensor:
     """Full-grid prediction (mean of the branches for KP-INR), optionally with hard data consistency."""
     frames, coils, ny, nx = y.shape
     feats = unet(unet_input)[1] if unet is not None else None
