@@ -98,6 +98,21 @@ def sources(args):
     return sim, sim.validation()
 
 
+def command_line(args) -> str:
+    """The command with every option spelled out (defaults included): what reproduces the weights."""
+    parts = ["gadgetron-inr", "train", args.method]
+    for key, value in sorted(vars(args).items()):
+        if key.startswith("_") or key in ("method", "command", "verbose", "no_progress") or value in (None, False):
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        else:
+            values = value if isinstance(value, (list, tuple)) else [value]
+            parts += [flag, *(shlex.quote(str(v)) for v in values)]
+    return " ".join(parts)
+
+
 def run(args) -> int:
     import torch
 
@@ -107,7 +122,7 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     cfg = config_from(args)
     source, val = sources(args)
-    command = "gadgetron-inr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line(args)
     try:
         report = train(source, val, cfg, args.output, checkpoint=args.checkpoint, resume=args.resume,
                        show_progress=not args.no_progress, command=command)
