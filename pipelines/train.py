@@ -54,6 +54,8 @@ def add_arguments(parser):
     parser.add_argument("--checkpoint", help="checkpoint file (default OUTPUT.ckpt)")
     parser.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
+                        help="where the network trains (samples are simulated on the CPU; default cpu)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -98,6 +100,16 @@ def sources(args):
     return sim, sim.validation()
 
 
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: this torch sees no CUDA device")
+    return name
+
+
 def command_line(args) -> str:
     """The command with every option spelled out (defaults included): what reproduces the weights."""
     parts = ["gadgetron-inr", "train", args.method]
@@ -125,7 +137,7 @@ def run(args) -> int:
     command = command_line(args)
     try:
         report = train(source, val, cfg, args.output, checkpoint=args.checkpoint, resume=args.resume,
-                       show_progress=not args.no_progress, command=command)
+                       show_progress=not args.no_progress, command=command, device=_device(args.device))
     except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from None
     last = report["history"][-1] if report["history"] else {}

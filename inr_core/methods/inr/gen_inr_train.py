@@ -93,6 +93,10 @@ def validation_set(source, cfg: TrainConfig, arch: GenInrArch) -> list[Batch]:
                          cfg.kt_fraction, 1, arch.prior_iterations) for i in range(cfg.val_samples)]
 
 
+def _to(batch: Batch, device: torch.device) -> Batch:
+    return Batch(*(getattr(batch, f).to(device) for f in ("zf", "prior", "target", "r", "pixels")))
+
+
 def _save(obj, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -121,11 +125,13 @@ def sha256_of(path: str | Path) -> str:
 
 
 def train(source, val_source, cfg: TrainConfig, output: str | Path, checkpoint: str | Path | None = None,
-          resume: bool = False, show_progress: bool = True, command: str = "", stop_after: int | None = None) -> dict:
+          resume: bool = False, show_progress: bool = True, command: str = "", stop_after: int | None = None,
+          device: str | torch.device = "cpu") -> dict:
     """Train on ``source``, validate on ``val_source``; write the weights to ``output``.
 
     ``stop_after``: end after that many steps in all (checkpoint and weights written), as an
-    interruption would; ``resume`` then carries on to ``cfg.steps``.
+    interruption would; ``resume`` then carries on to ``cfg.steps``. Samples are made on the CPU and
+    moved to ``device`` for the network.
 
     Returns ``{"steps", "wall_s", "history", "output", "sha256", "stopped_by_budget"}``.
     """
@@ -137,6 +143,8 @@ def train(source, val_source, cfg: TrainConfig, output: str | Path, checkpoint: 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         net = GenInrNet(arch)
+    device = torch.device(device)
+    net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.99), amsgrad=True)
     step, history, elapsed = 0, [], 0.0
     if resume:
@@ -149,7 +157,7 @@ def train(source, val_source, cfg: TrainConfig, output: str | Path, checkpoint: 
         opt.load_state_dict(state["optimizer"])
         step, history, elapsed = int(state["step"]), list(state["history"]), float(state["elapsed"])
         log.info("resuming gen-inr training from step %d (%s)", step, checkpoint)
-    val = validation_set(val_source, cfg, arch)
+    val = [_to(b, device) for b in validation_set(val_source, cfg, arch)]
     r_range = (cfg.r_min, cfg.r_max)
     start = time.perf_counter() - elapsed
     stopped = False
@@ -172,6 +180,7 @@ def train(source, val_source, cfg: TrainConfig, output: str | Path, checkpoint: 
         rng = np.random.default_rng((cfg.seed, step))
         batch = source.batch(rng, cfg.batch, arch.virtual_coils, r_range, cfg.kt_fraction, cfg.pixels,
                              arch.prior_iterations)
+        batch = _to(batch, device)
         for g in opt.param_groups:
             g["lr"] = learning_rate(cfg, step)
         loss = loss_on(net, batch)
