@@ -24,6 +24,9 @@ FAST = {"steps": 2000, "lr": 3e-3, "lr_decay": 0.9, "decay_every": 100, "lr_min"
         "batch_points": 8192, "width": 128, "unet_channels": 8, "k_width": 64, "mid_width": 64,
         "space_bands": 32, "time_features": 16, "virtual_coils": 4, "unet_every": 4,
         "time_budget_s": 420.0, "keep_best": True}
+# A few steps of tiny networks: shows that a chain runs (the GPU check's CPU rehearsal), no more.
+SMOKE = {"steps": 30, "lr": 3e-3, "batch_points": 2048, "width": 32, "unet_channels": 4, "k_width": 16,
+         "mid_width": 16, "feature_dim": 8, "space_bands": 8, "time_features": 4, "refresh_every": 15}
 WARM_METHODS = ("l-plus-s", "kt-grappa", "llr", "grasp", "cg-sense")
 
 
@@ -33,7 +36,7 @@ class KpInr(Method):
     name = "kp-inr"
     Config = KpInrConfig
     trajectories = ("cartesian",)
-    presets = {"fast": FAST, "paper": {}}
+    presets = {"fast": FAST, "paper": {}, "smoke": SMOKE}
 
     def check(self, data, coil_maps) -> None:
         super().check(data, coil_maps)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from inr_core.methods.base import Method
 from inr_core.methods.inr.kp_inr import FAST as KP_FAST
+from inr_core.methods.inr.kp_inr import SMOKE as KP_SMOKE
 from inr_core.methods.inr.kspace_inr import PInrConfig, images_from_kspace, train
 
 # KP-INR's CPU schedule, less what P-INR does not have (the U-Net, the K-INR and middle MLPs).
 FAST = {k: v for k, v in KP_FAST.items() if k in PInrConfig.__dataclass_fields__}
+SMOKE = {k: v for k, v in KP_SMOKE.items() if k in PInrConfig.__dataclass_fields__}
 
 
 class PInr(Method):
@@ -21,7 +23,7 @@ class PInr(Method):
     name = "p-inr"
     Config = PInrConfig
     trajectories = ("cartesian",)
-    presets = {"fast": FAST, "paper": {}}
+    presets = {"fast": FAST, "paper": {}, "smoke": SMOKE}
 
     def reconstruct(self, data, coil_maps, progress):
         result = train(data, self.config, with_kinr=False, progress=progress)
