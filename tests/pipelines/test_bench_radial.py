@@ -67,3 +67,20 @@ def test_bad_requests_fail_before_any_work(tmp_path, capsys, extra, message):
 
 def test_key_frames_are_end_diastole_and_end_systole():
     assert key_frames(23) == {"diastole": 0, "systole": 8}
+
+
+def test_defaults_are_the_papers_size_with_32_coils_on_cuda():
+    import argparse
+
+    from pipelines.bench import add_arguments, resolve_defaults
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    for device, coils in (("cpu", 8), ("cuda", 32)):
+        args = parser.parse_args(["radial", "--device", device])
+        resolve_defaults(args)
+        assert (args.matrix, args.frames, args.coils, args.spokes) == (128, 23, coils, [5, 13, 21])
+        assert args.methods == ["zero-filled", "grasp", "l-plus-s", "hash-inr", "da-inr"]
+    args = parser.parse_args(["radial", "--device", "cuda", "--coils", "4", "--out", "x"])
+    resolve_defaults(args)
+    assert (args.coils, args.out_dir) == (4, "x")
