@@ -105,3 +105,25 @@ def test_inr_methods_are_cartesian_only(radial, maps):
             assert "does not support radial" in str(exc)
         else:
             raise AssertionError(f"{name} accepted radial data")
+
+
+def test_warm_residual_starts_from_the_classical_kspace(truth, maps):
+    # The branches start near zero (out_init_scale), so in residual mode a few steps leave the result at the
+    # warm start; here the warm start is the noise-free k-space itself, far above zero-filled.
+    data = _data(truth, maps)
+    warm = fft2c(truth[:, None] * maps)
+    cfg = KpInrConfig(**{**TINY, "steps": 5}, warm_residual=True)
+    result = train(data, cfg, with_kinr=True, warm_kspace=warm)
+    psnr = {name: score(images_from_kspace(k, maps), truth)["summary"]["psnr_mean"]
+            for name, k in (("zero-filled", data.kspace), ("warm", result.kspace))}
+    assert psnr["warm"] > psnr["zero-filled"] + 10, psnr
+
+
+def test_kp_inr_refuses_an_unknown_warm_start(truth, maps):
+    cls = get_method("kp-inr")
+    try:
+        cls(cls.make_config(**TINY, warm_start="zero-filled"))(_data(truth, maps), maps)
+    except ValueError as exc:
+        assert "warm_start" in str(exc) and "l-plus-s" in str(exc)
+    else:
+        raise AssertionError("kp-inr accepted warm_start='zero-filled'")

@@ -100,6 +100,10 @@ class KpInrConfig(PInrConfig):
     # both branches at the missing samples, with that weight relative to the acquired samples' loss.
     warm_start: str = ""
     warm_weight: float = 0.0
+    # With a warm start: the branches predict the residual to the classical k-space (its own samples at
+    # the acquired points, not the data), so the INR starts from the classical reconstruction and learns
+    # only what the acquired samples say it got wrong.
+    warm_residual: bool = False
 
 
 def _leaky_mlp(sizes: list[int], slope: float, last_act: bool = True) -> nn.Sequential:
@@ -225,6 +229,9 @@ def train(data, cfg: PInrConfig, with_kinr: bool, progress=None, warm_kspace: to
     m4 = mask[:, None].expand_as(y)
     acquired, missing = mask.nonzero(), (~mask).nonzero()
     warm = None if warm_kspace is None else torch.where(m4, y, squeeze(warm_kspace.to(y.dtype) / scale))
+    # Residual mode: what the branches fit is the data minus the classical k-space, everywhere.
+    base = squeeze(warm_kspace.to(y.dtype) / scale) if warm is not None and cfg.warm_residual else None
+    fitted = y if base is None else y - base
     label = "kp-inr" if with_kinr else "p-inr"
     with seeded(cfg.seed, device):
         model = KSpaceINR(y.shape[1], (ny, nx), cfg, with_kinr).to(device)
@@ -240,7 +247,7 @@ def train(data, cfg: PInrConfig, with_kinr: bool, progress=None, warm_kspace: to
 
         def loss_fn(step: int) -> torch.Tensor:
             index = batch(acquired, cfg.batch_points)
-            target = y[index[:, 0], :, index[:, 1], index[:, 2]]  # (n, C)
+            target = fitted[index[:, 0], :, index[:, 1], index[:, 2]]  # (n, C)
             loss = torch.zeros((), device=device)
             if with_kinr:
                 if state["features"] is None or step % max(cfg.unet_every, 1) == 0:
@@ -255,6 +262,8 @@ def train(data, cfg: PInrConfig, with_kinr: bool, progress=None, warm_kspace: to
                     miss = batch(missing, len(index))
                     wp, wk = branches(miss)
                     wt = warm[miss[:, 0], :, miss[:, 1], miss[:, 2]]
+                    if base is not None:
+                        wt = wt - base[miss[:, 0], :, miss[:, 1], miss[:, 2]]
                     loss = loss + cfg.warm_weight * (cfg.w_pinr * hdr_loss(wp, wt, cfg.hdr_eps)
                                                      + cfg.w_kinr * hdr_loss(wk, wt, cfg.hdr_eps))
                 loss = loss + cfg.w_pinr * hdr_loss(p_pred, target, cfg.hdr_eps)
@@ -268,12 +277,13 @@ def train(data, cfg: PInrConfig, with_kinr: bool, progress=None, warm_kspace: to
                 state["features"] = [f.detach() for f in state["features"]]
                 done = step + 1
                 if done % max(cfg.refresh_every, 1) == 0 and done < cfg.steps:
-                    state["input"] = _predict(model, unet, state["input"], y, mask, cfg, data_consistency=True)
+                    state["input"] = _predict(model, unet, state["input"], y, mask, cfg, data_consistency=True,
+                                              base=base)
                     state["features"] = None  # the U-Net runs on the new input at the next step
 
         modules = [model] + ([unet] if unet is not None else [])
         report = fit(modules, loss_fn, cfg, progress or no_progress, label, after_step=after_step)
-        full = _predict(model, unet, state["input"], y, mask, cfg, data_consistency=False)
+        full = _predict(model, unet, state["input"], y, mask, cfg, data_consistency=False, base=base)
     if comp is not None:
         full = torch.einsum("vc,tvyx->tcyx", comp.conj(), full)  # back to every coil (comp has orthonormal rows)
     if cfg.final_data_consistency:
@@ -282,8 +292,10 @@ def train(data, cfg: PInrConfig, with_kinr: bool, progress=None, warm_kspace: to
 
 
 @torch.no_grad()
-def _predict(model, unet, unet_input, y, mask, cfg: PInrConfig, data_consistency: bool) -> torch.Tensor:
-    """Full-grid prediction (mean of the branches for KP-INR), optionally with hard data consistency."""
+def _predict(model, unet, unet_input, y, mask, cfg: PInrConfig, data_consistency: bool,
+             base: torch.Tensor | None = None) -> torch.Tensor:
+    """Full-grid prediction (mean of the branches for KP-INR, plus ``base`` in residual mode),
+    optionally with hard data consistency."""
     frames, coils, ny, nx = y.shape
     feats = unet(unet_input)[1] if unet is not None else None
     index = torch.stack(torch.meshgrid(*(torch.arange(n, device=y.device) for n in (frames, ny, nx)),
@@ -295,6 +307,8 @@ def _predict(model, unet, unet_input, y, mask, cfg: PInrConfig, data_consistency
         p, k = model(coords, _sample_features(feats, idx) if feats is not None else None)
         out[start:start + cfg.chunk] = p if k is None else 0.5 * (p + k)
     pred = out.reshape(frames, ny, nx, coils).permute(0, 3, 1, 2)
+    if base is not None:
+        pred = pred + base
     if data_consistency:
         pred = torch.where(mask[:, None].expand_as(y), y, pred)
     return pred.contiguous()
