@@ -63,10 +63,13 @@ class DaInrConfig(FitConfig):
     base_resolution: int = 16
     growth: float = 2.0
     log2_table_size: int = 19
-    finest_resolution: int = 0  # > 0: growth from eq. 8 so the finest level has this resolution
+    # > 0: the finest level's resolution is this many times the matrix (growth from eq. 8) instead of `growth`
+    finest_factor: float = 0.0
     canonical_width: int = 64
     canonical_layers: int = 5
-    features: str = "random-mdsr"  # none | random-mdsr (frozen random-init MDSR head on frames t-1, t+1)
+    # none | random-mdsr (frozen random-init MDSR head on frames t-1, t+1, as the public code): none measured
+    # better here (docs/methods-da-inr.md)
+    features: str = "none"
     feature_channels: int = 64
     # output: spatial factor (same FOV, round(scale * n) matrix) and frames (0: as acquired)
     out_scale: float = 1.0
@@ -117,15 +120,16 @@ def neighbour_features(gridded: torch.Tensor, channels: int) -> torch.Tensor:
 class DaInrNet(nn.Module):
     """Rows ``[x, y, t, features...]`` -> complex values (see the module docstring)."""
 
-    def __init__(self, cfg: DaInrConfig, feature_dim: int):
+    def __init__(self, cfg: DaInrConfig, feature_dim: int, matrix: int):
         super().__init__()
         self.cfg = cfg
+        finest = max(int(round(cfg.finest_factor * matrix)), cfg.base_resolution) if cfg.finest_factor > 0 else None
         enc = 2 * (1 + 2 * cfg.degree_xy) + (1 + 2 * cfg.degree_t)
         self.deform = mlp(enc, cfg.deform_width, cfg.deform_layers, 2, bias=False)
         nn.init.zeros_(self.deform[-1].weight)  # identity deformation at the start
         self.grid = HashGrid(2, levels=cfg.levels, features=cfg.level_features, base_resolution=cfg.base_resolution,
                              growth=cfg.growth, table_size=2**cfg.log2_table_size,
-                             finest_resolution=cfg.finest_resolution or None)
+                             finest_resolution=finest)
         self.canonical = mlp(self.grid.out_features + feature_dim, cfg.canonical_width, cfg.canonical_layers, 2)
 
     def displacement(self, xy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -150,7 +154,7 @@ class DaInr(Method):
     presets = {
         "paper": {},
         # <= 5 minutes at 128x128x23, 13 spokes, 8 coils on the 2-core CPU (docs/methods-da-inr.md)
-        "fast": {"steps": 500, "deform_width": 64, "log2_table_size": 16, "canonical_layers": 2},
+        "fast": {"steps": 600, "finest_factor": 1.0, "log2_table_size": 14, "lr_decay": 0.5, "decay_every": 150},
     }
 
     def output_shape(self, data) -> tuple[int, int, int]:
@@ -174,7 +178,7 @@ class DaInr(Method):
             feats = None
             if cfg.features == "random-mdsr":
                 feats = neighbour_features(problem.gridded, cfg.feature_channels)  # (T, C, ny, nx)
-            net = DaInrNet(cfg, 0 if feats is None else feats.shape[1]).to(device)
+            net = DaInrNet(cfg, 0 if feats is None else feats.shape[1], max(shape)).to(device)
             xy = grid_coordinates(shape, device)
             times = frame_times(frames, frames, device)
             rows = [self._rows(xy, times[k], None if feats is None else feats[k]) for k in range(frames)]
