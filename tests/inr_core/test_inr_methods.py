@@ -119,8 +119,11 @@ def test_warm_residual_starts_from_the_classical_kspace(truth, maps):
     assert psnr["warm"] > psnr["zero-filled"] + 10, psnr
 
 
-def test_kp_inr_refuses_an_unknown_warm_start(truth, maps):
+def test_kp_inr_warm_starts_from_a_classical_method_and_refuses_an_unknown_one(truth, maps):
     cls = get_method("kp-inr")
+    method = cls(cls.make_config(**{**TINY, "steps": 3}, warm_start="llr", warm_residual=True))
+    images = method(_data(truth, maps), maps)
+    assert images.shape == truth.shape and torch.isfinite(images).all()
     try:
         cls(cls.make_config(**TINY, warm_start="zero-filled"))(_data(truth, maps), maps)
     except ValueError as exc:
