@@ -60,8 +60,8 @@ CARTESIAN_ACCELERATIONS = (4.0, 8.0)
 def add_arguments(parser):
     from inr_core.sampling import PATTERNS
 
-    parser.add_argument("suite", choices=("classical", "coils", "streaming", "cartesian", "radial", "hash-grid"),
-                        help="what to benchmark")
+    parser.add_argument("suite", help="what to benchmark",
+                        choices=("classical", "coils", "streaming", "cartesian", "radial", "hash-grid", "gen-inr"))
     parser.add_argument("--methods", nargs="+", default=None,
                         help=f"methods to run (default: classical and streaming {' '.join(CLASSICAL)}; "
                              f"cartesian {' '.join(CARTESIAN)}; radial {' '.join(RADIAL)})")
