@@ -16,7 +16,8 @@ resumed run sees exactly the batches an uninterrupted one would:
   cardiac phase, per-tissue contrast (each label's intensity scaled by a log-normal factor), an
   affine warp of the anatomy (rotation, scaling, shear, shift, left-right flip), coil count 4-20,
   coil array rotated and shifted, background phase span 0-2 pi, k-space-centre SNR 38-62 dB, white
-  noise (the chain prewhitens before any method runs). Targets are the noise-free coil images.
+  noise (the chain prewhitens before any method runs); in 85% of the samples the coil maps are zero
+  outside the object (:func:`object_support`), as ESPIRiT's are. Targets are the noise-free images.
 - :class:`RawSource`: frames of fully sampled ISMRMRD files, read through the chain's own front end
   (prewhitening, oversampling removal, cine buffer); targets are the fully sampled coil images.
 
@@ -200,6 +201,21 @@ def simulated_maps(rng: np.random.Generator, shape: tuple[int, int], coils: int)
     return maps / maps.abs().pow(2).sum(0, keepdim=True).sqrt().clamp_min(1e-6)
 
 
+def object_support(image: torch.Tensor) -> torch.Tensor:
+    """``(ny, nx)`` float 0/1: where ESPIRiT would keep the maps (signal within a few pixels).
+
+    ESPIRiT's eigenvalue crop zeroes the maps where there is no signal (air), which makes the maps
+    a support constraint; training maps must do the same or the network meets a prior it never saw
+    (measured: trained on unmasked maps only, gen-inr lost 1.5 dB to CG-SENSE at R=4 with ESPIRiT).
+    """
+    mag = image.abs()[None, None]
+    # A box of 11% of the FOV: ESPIRiT's maps reach that far beyond the object (measured on the
+    # realistic simulation at 192x192: 60% of the FOV nonzero, this gives 60%).
+    k = 2 * round(0.055 * max(image.shape)) + 1
+    blurred = F.avg_pool2d(mag, k, stride=1, padding=k // 2, count_include_pad=False)[0, 0]
+    return (blurred > 0.02 * float(mag.max())).to(torch.float32)
+
+
 def noisy_kspace(rng: np.random.Generator, coil_images: torch.Tensor, snr_db: float) -> torch.Tensor:
     """Fully sampled k-space with white complex noise at a k-space-centre SNR of ``snr_db`` (strongest coil)."""
     k = fft2c(coil_images)
@@ -238,13 +254,15 @@ class SimulatedSource:
 
     name = "simulation"
 
-    def __init__(self, sizes=SIZES, coils=COILS, snr_db=(38.0, 62.0), phantom_seeds=TRAIN_PHANTOM_SEEDS):
+    def __init__(self, sizes=SIZES, coils=COILS, snr_db=(38.0, 62.0), phantom_seeds=TRAIN_PHANTOM_SEEDS,
+                 support_fraction: float = 0.85):
         self.sizes, self.coils, self.snr_db = tuple(sizes), tuple(coils), tuple(snr_db)
         self.phantom_seeds = tuple(phantom_seeds)
+        self.support_fraction = float(support_fraction)
 
     def validation(self) -> SimulatedSource:
         """The same simulation on phantom seeds training never draws."""
-        return SimulatedSource(self.sizes, self.coils, self.snr_db, VAL_PHANTOM_SEEDS)
+        return SimulatedSource(self.sizes, self.coils, self.snr_db, VAL_PHANTOM_SEEDS, self.support_fraction)
 
     def describe(self) -> dict:
         return {"source": self.name, "sizes": list(self.sizes), "coils": list(self.coils),
@@ -260,6 +278,8 @@ class SimulatedSource:
             maps = simulated_maps(rng, (ny, nx), int(rng.integers(self.coils[0], self.coils[1] + 1)))
             kspace = noisy_kspace(rng, image[None] * maps, float(rng.uniform(*self.snr_db)))
             mask = training_mask(rng, ny, r_range, kt_fraction)
+            if rng.uniform() < self.support_fraction:
+                maps = maps * object_support(image)
             samples.append(_sample(kspace, image, maps, mask, virtual, prior_iterations))
         return _stack(samples, _pixels(rng, (ny, nx), batch, pixels))
 
