@@ -82,11 +82,12 @@ def test_tiny_kp_inr_lowers_its_loss_keeps_acquired_samples_and_improves_on_zero
     acquired = data.mask[:, None, :, None].expand_as(data.kspace)
     assert torch.allclose(result.kspace[acquired], data.kspace[acquired], rtol=1e-4, atol=1e-6)
     assert torch.isfinite(result.kspace).all() and result.kspace[~acquired].abs().sum() > 0
-    # Measured: 24.41 dB zero-filled, 25.13-25.32 dB KP-INR over seeds 0-2; with
-    # the previous defaults (omega0 10, s0 5, time sigma 2) the same run scored 24.24 dB.
+    # Measured (fit() loop, issue 12): 24.41 dB zero-filled, 25.14-25.30 dB KP-INR over seeds 0-2 (+0.73 to
+    # +0.89; 200 steps would give +1.29 at twice the time); with the old WIRE defaults (omega0 10, s0 5,
+    # time sigma 2) the same run scored 24.24 dB.
     psnr = {name: score(images_from_kspace(k, maps), truth)["summary"]["psnr_mean"]
             for name, k in (("zero-filled", data.kspace), ("kp-inr", result.kspace))}
-    assert psnr["kp-inr"] > psnr["zero-filled"] + 0.3, psnr
+    assert psnr["kp-inr"] > psnr["zero-filled"] + 0.5, psnr
 
 
 def test_p_inr_runs_through_the_registry_with_progress(truth, maps):
