@@ -155,6 +155,8 @@ class DaInr(Method):
         "paper": {},
         # <= 5 minutes at 128x128x23, 13 spokes, 8 coils on the 2-core CPU (docs/methods-da-inr.md)
         "fast": {"steps": 600, "finest_factor": 1.0, "log2_table_size": 14, "lr_decay": 0.5, "decay_every": 150},
+        # the fast grid and schedule over 1000 steps (the paper's count): +1.4 dB on seed 0, twice the time
+        "quality": {"steps": 1000, "finest_factor": 1.0, "log2_table_size": 14, "lr_decay": 0.5, "decay_every": 250},
     }
 
     def output_shape(self, data) -> tuple[int, int, int]:
