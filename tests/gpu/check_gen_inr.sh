@@ -19,7 +19,7 @@
 #
 # CPU rehearsal (what was run where no GPU is lent; about two minutes on 2 shared cores):
 #   GPU_CHECK_DEVICE=cpu GPU_CHECK_TRAIN="--steps 4 --batch 1 --sizes 64 --val-samples 1 --val-every 4" \
-#     GPU_CHECK_BENCH="--matrix 64 --frames 2 --accelerations 4" bash tests/gpu/check_gen_inr.sh
+#     GPU_CHECK_BENCH="--matrix 96 --frames 2 --accelerations 4" bash tests/gpu/check_gen_inr.sh
 # Other knobs: GPU_CHECK_TRAIN_TIMEOUT (default 240 s), GPU_CHECK_BENCH_TIMEOUT (default 180 s): 7 minutes in
 # all, which leaves the rest of the 8 for the machine's start and the copy back.
 set -uo pipefail
