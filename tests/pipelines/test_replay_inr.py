@@ -13,7 +13,7 @@ TINY = Path(__file__).resolve().parents[2] / "sample_data" / "cine_tiny_ktunifor
 def test_kp_inr_fast_preset_replays_the_tiny_sample(tmp_path, capsys):
     out = tmp_path / "kp.h5"
     # The preset as shipped, with the schedule cut to a few epochs so that the test stays fast.
-    assert main(["replay", str(TINY), "--method", "kp-inr", "--preset", "fast", "--set", "epochs=4",
+    assert main(["replay", str(TINY), "--method", "kp-inr", "--preset", "fast", "--set", "steps=4",
                  "--set", "refresh_every=2", "--device", "cpu", "--no-progress", "-o", str(out)]) == 0
     with h5py.File(out, "r") as f:
         assert len(f) >= 1
