@@ -16,7 +16,7 @@ from inr_core.methods.inr.kspace_inr import KpInrConfig, images_from_kspace, tra
 # The CPU preset. What each lever costs and buys is measured in docs/methods-kp-inr.md (1 thread, shared CPU):
 # - warm start from LLR, the best classical method on the realistic simulation, with the branches fitting
 #   the residual to it: fitted from zeros, neither branch gets near view sharing in any schedule this CPU
-#   affords (22.7 dB cold vs 36.6 warm at 48x48, kt-uniform R8, where LLR alone scores 36.6: the INR adds
+#   affords (22.5 dB cold vs 36.6 warm at 48x48, kt-uniform R8, where LLR alone scores 36.6: the INR adds
 #   nothing measurable on top of it, and the docs say so);
 # - an 8-channel U-Net and width-128 MLPs, 32 spatial bands and 16 time features, every coil (4 virtual
 #   coils cost P-INR 0.5 dB and save no U-Net time: its cost is its channels, not its input coils);
