@@ -39,6 +39,16 @@ def _data(trajectory, frames=None):
     return RadialCine(kspace=get("radial_kspace"), trajectory_k=get("trajectory"), image_shape=maps.shape[-2:]), maps
 
 
+def _cartesian(n: int):
+    from conftest import cartesian_mask, gaussian_maps, moving_disc
+
+    from inr_core.fft import fft2c
+
+    maps = gaussian_maps(n, 4)
+    mask = cartesian_mask(4, n, acceleration=4, acs=max(4, n // 12))
+    return CartesianCine(kspace=fft2c(moving_disc(n, 4)[:, None] * maps) * mask[:, None, :, None], mask=mask), maps
+
+
 CASES = [(m.name, traj) for m in _builtin() for traj in m.trajectories]
 
 
@@ -48,6 +58,9 @@ def test_method_contract(name, trajectory):
     cls = get_method(name)
     method = cls(_tiny_config(cls), "cpu")
     data, maps = _data(trajectory)
+    smallest = getattr(method, "matrix_range", (0, 0))[0]  # a trained method refuses matrices it never saw
+    if smallest > data.image_shape[0]:
+        data, maps = _cartesian(smallest)
     calls = []
     images = method(data, maps, lambda done, total, message: calls.append((done, total, message)))
     assert tuple(images.shape) == tuple(method.output_shape(data))
