@@ -50,7 +50,7 @@ from inr_core.nn.gen_inr_net import GenInrArch, GenInrNet
 log = logging.getLogger(__name__)
 
 SHIPPED_WEIGHTS = Path(__file__).with_name("weights") / "gen_inr_v1.pt"
-SHIPPED_SHA256 = "4e8c2169fb7d0c1d769e9854fda52fe4c4cd1a234c04770bae223c0d5ccb63dc"
+SHIPPED_SHA256 = "79a9f2708056d0d71cd67f9e92cf15b8ac9edd06f0fa001cee71045883e5dc31"
 MATRIX_SLACK = (2 / 3, 4 / 3)  # matrices accepted around the trained range (trained 96-192: 64-256)
 
 
