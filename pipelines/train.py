@@ -34,6 +34,9 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, default=d.steps, help=f"optimiser steps (default {d.steps})")
     parser.add_argument("--time-budget", type=float, default=0.0, metavar="S",
                         help="stop after S seconds of training (0: none), with a checkpoint and weights")
+    parser.add_argument("--stop-after", type=int, default=None, metavar="N",
+                        help="end after N steps, the schedule still spanning --steps (reproduces a run that "
+                             "--time-budget ended at step N)")
     parser.add_argument("--batch", type=int, default=d.batch, help=f"images per step (default {d.batch})")
     parser.add_argument("--pixels", type=int, default=d.pixels, help=f"pixels per image per step (default {d.pixels})")
     parser.add_argument("--lr", type=float, default=d.lr, help=f"initial learning rate (default {d.lr:g})")
@@ -137,7 +140,8 @@ def run(args) -> int:
     command = command_line(args)
     try:
         report = train(source, val, cfg, args.output, checkpoint=args.checkpoint, resume=args.resume,
-                       show_progress=not args.no_progress, command=command, device=_device(args.device))
+                       show_progress=not args.no_progress, command=command, device=_device(args.device),
+                       stop_after=args.stop_after)
     except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from None
     last = report["history"][-1] if report["history"] else {}
