@@ -33,7 +33,7 @@ def test_radial_suite_scores_tests_and_draws_the_figure(tmp_path, monkeypatch, c
         assert r["error"] is None and r["spokes"] == 5 and r["trajectory"] == "radial" and r["protocol"] == "da-inr"
         assert len(r["psnr"]) == len(r["ssim"]) == 4
         assert r["psnr_mean"] == pytest.approx(np.mean(r["psnr"]))
-        assert r["seconds"] > 0 and r["peak_memory_mb"] >= r["baseline_memory_mb"] > 0
+        assert r["seconds"] > 0 and r["cpu_seconds"] > 0 and r["peak_memory_mb"] >= r["baseline_memory_mb"] > 0
         # The per-frame values are those of the written images against the reference, min-max normalised.
         recon, reference = load_pair(r["images"], out / r["file"])
         np.testing.assert_allclose(r["ssim"], score(recon, reference, "da-inr")["ssim"], rtol=1e-6)
