@@ -37,13 +37,13 @@ def tiny_weights(path, steps=2):
 
 def test_training_reduces_the_validation_loss(tmp_path):
     # Held-out phantom seeds; the last layer starts at zero, so step 0 is the prior itself. A tiny
-    # network learns slowly: 80 steps buy ~2% (seeded, so the same on every run).
+    # network learns slowly: 200 steps buy ~5% (seeded, so the same on every run).
     sim = SimulatedSource(sizes=(32,), coils=(6, 6))
     kw = dict(r_min=2, r_max=2, val_samples=3)
     before = train(sim, sim.validation(), tiny_config(steps=0, **kw), tmp_path / "a.pt", show_progress=False)
-    after = train(sim, sim.validation(), tiny_config(steps=80, lr=1e-2, pixels=1024, **kw), tmp_path / "b.pt",
+    after = train(sim, sim.validation(), tiny_config(steps=200, pixels=1024, **kw), tmp_path / "b.pt",
                   show_progress=False)
-    assert after["history"][-1]["val_l1"] < 0.99 * before["history"][-1]["val_l1"]
+    assert after["history"][-1]["val_l1"] < 0.97 * before["history"][-1]["val_l1"]
 
 
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
