@@ -1,26 +1,28 @@
 """The Generalized INR network (Li et al., seeds/generalized-inr.txt), sized for a CPU.
 
 ``f(gamma(x), v_x^s)``: a scale-embedded convolutional encoder turns the multi-coil zero-filled
-image into a feature vector per pixel (``v``), Gaussian Fourier features encode the pixel's
-coordinates (``gamma``), and an 8-layer MLP with two skips maps their concatenation to the pixel's
-per-coil complex value.
+image (and a prior image, below) into a feature vector per pixel (``v``), Gaussian Fourier features
+encode the pixel's coordinates (``gamma``), and an 8-layer MLP with two skips maps their
+concatenation to the pixel's complex (coil-combined) value.
 
 What is the paper's and what is not (docs/methods-gen-inr.md):
 - paper: residual blocks (GroupNorm, SiLU, conv) with the acceleration added as a bias after a
   linear projection of its Gaussian Fourier embedding; Gaussian Fourier coordinate features
   (sigma 1); 8 fully connected layers, SiLU after all but the last, the input concatenated again
   before the 4th and the 7th layer; multi-coil input (no pre-combination).
-- here: the encoder is a small U-Net of those blocks (3x3 convs, four stride-2 levels, 16-64
+- here: the encoder is a small U-Net of those blocks (3x3 convs, four stride-2 levels, 12-64
   channels) instead of five full-resolution 5x5 blocks of 64 channels. Two reasons: a 2-core CPU
   (the paper's encoder is ~60 GFLOP per 192x192 frame) and aliasing: equispaced undersampling
   folds pixels ``ny/R`` rows apart, which five full-resolution 5x5 blocks (receptive field ~45
   px) cannot see at once, while the coarsest level here spans the whole image. Widths: features
-  32, coordinates 64, MLP 64 (paper 128, 256, 256). Input and output are real/imaginary parts
+  24, coordinates 32, MLP 48 (paper 128, 256, 256). Input and output are real/imaginary parts
   (the paper's code: magnitude/phase), so a smooth background phase is no wrap-around for it.
 - the acceleration is embedded as Gaussian Fourier features of ``log R`` (the paper: of ``R``),
   so one embedding frequency covers 2..8 evenly.
-- the output is added to the zero-filled input (residual learning): the network predicts what
-  undersampling removed, which trains much faster from scratch.
+- the output is added to a prior image (residual learning): a few CG-SENSE iterations
+  (``prior_iterations``; 0 gives the SENSE-combined zero-filled image, the paper's input), which is
+  also an input channel; the network predicts what the prior lacks. Trained from scratch on a CPU
+  without it the network learned almost no unfolding (docs/methods-gen-inr.md).
 """
 
 from __future__ import annotations
