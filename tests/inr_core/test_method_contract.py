@@ -11,7 +11,11 @@ import pytest
 import torch
 
 from inr_core.data import CartesianCine, RadialCine
+from inr_core.fft import fft2c
 from inr_core.methods import build, get_method, list_methods
+from inr_core.phantom import cardiac_phantom
+from inr_core.sampling import kt_uniform
+from inr_core.simulate import cardiac_array
 
 # Few iterations / steps wherever a method has them: the contract is about the interface, not quality.
 TINY = {"iterations": 2, "steps": 3, "epochs": 3, "refresh_every": 2, "batch_points": 256, "chunk": 4096}
@@ -40,13 +44,11 @@ def _data(trajectory, frames=None):
 
 
 def _cartesian(n: int):
-    from conftest import cartesian_mask, gaussian_maps, moving_disc
-
-    from inr_core.fft import fft2c
-
-    maps = gaussian_maps(n, 4)
-    mask = cartesian_mask(4, n, acceleration=4, acs=max(4, n // 12))
-    return CartesianCine(kspace=fft2c(moving_disc(n, 4)[:, None] * maps) * mask[:, None, :, None], mask=mask), maps
+    # Built here, not from conftest: pytest resolves a lazy `conftest` import to another folder's.
+    images = torch.as_tensor(cardiac_phantom(n, 4, seed=0)).to(torch.complex64)
+    maps = cardiac_array(4, (n, n), seed=0).to(torch.complex64)
+    mask = torch.from_numpy(kt_uniform(n, 4, 4, acs_lines=max(4, n // 12)))
+    return CartesianCine(kspace=fft2c(images[:, None] * maps) * mask[:, None, :, None], mask=mask), maps
 
 
 CASES = [(m.name, traj) for m in _builtin() for traj in m.trajectories]
