@@ -12,7 +12,7 @@ def add_arguments(parser):
 def run(args) -> int:
     for method in list_methods():
         presets = ", ".join(method.presets) or "-"
-        print(f"{method.name:12s} {'/'.join(method.trajectories):17s} presets: {presets:12s} {method.summary()}")
+        print(f"{method.name:12s} {'/'.join(method.trajectories):17s} presets: {presets:20s} {method.summary()}")
         if args.options:
             for f in dataclasses.fields(method.Config):
                 default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
