@@ -35,25 +35,10 @@ TRAIN_LIMIT=${GPU_CHECK_TRAIN_TIMEOUT:-240}
 BENCH_LIMIT=${GPU_CHECK_BENCH_TIMEOUT:-180}
 WORK=out/gpu-check/gen-inr
 RESULTS=${OUT:-$WORK}
-mkdir -p "$WORK" "$RESULTS"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHONUNBUFFERED=1
-
-skip() { echo "check_gen_inr: SKIPPED: $*" | tee -a "$RESULTS/bench.log" >&2; exit 3; }
-imports() { "$PY" -c "import torch, numpy, scipy, h5py, skimage, tqdm, ismrmrd, sigpy.mri, torchkbnufft" 2>&1; }
-
-command -v "$PY" >/dev/null 2>&1 || skip "no Python at $PY"
-if ! imports >/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
-    SITE=$(mktemp -d)
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" .whl/*.whl \
-        || skip "the wheels in .whl/ do not install into $PY"
-    export PYTHONPATH="$PYTHONPATH:$SITE"
-fi
-missing=$(imports) || skip "$PY lacks a package: ${missing##*$'\n'}"
-if [[ "$DEVICE" == cuda ]]; then
-    "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
-        || skip "$PY's torch sees no CUDA device"
-fi
+mkdir -p "$WORK"
+CHECK=check_gen_inr IMPORTS="torch, numpy, scipy, h5py, skimage, tqdm, ismrmrd, sigpy.mri, torchkbnufft"
+# shellcheck source=tests/gpu/setup.sh
+source tests/gpu/setup.sh
 
 {
     date -u +"%Y-%m-%dT%H:%M:%SZ"

@@ -52,25 +52,10 @@ PRESET=${GPU_CHECK_PRESET:-paper}
 LIMIT=${GPU_CHECK_TIMEOUT:-420}
 WORK=out/gpu-check
 RESULTS=${OUT:-$WORK}
-mkdir -p "$WORK" "$RESULTS"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # the project's packages without installing them
-export PYTHONUNBUFFERED=1
-
-skip() { echo "check_radial: SKIPPED: $*" | tee -a "$RESULTS/bench.log" >&2; exit 3; }
-imports() { "$PY" -c "import torch, numpy, scipy, h5py, skimage, matplotlib, tqdm, yaml, ismrmrd, sigpy.mri, torchkbnufft" 2>&1; }
-
-command -v "$PY" >/dev/null 2>&1 || skip "no Python at $PY"
-if ! imports >/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
-    SITE=$(mktemp -d)
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" .whl/*.whl \
-        || skip "the wheels in .whl/ do not install into $PY (fetched for CPython $PYVER?)"
-    export PYTHONPATH="$PYTHONPATH:$SITE"
-fi
-missing=$(imports) || skip "$PY lacks a package: ${missing##*$'\n'} (see this script's header for what it needs)"
-if [[ "$DEVICE" == cuda ]]; then
-    "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
-        || skip "$PY's torch $("$PY" -c 'import torch; print(torch.__version__)') sees no CUDA device"
-fi
+mkdir -p "$WORK"
+CHECK=check_radial IMPORTS="torch, numpy, scipy, h5py, skimage, matplotlib, tqdm, yaml, ismrmrd, sigpy.mri, torchkbnufft"
+# shellcheck source=tests/gpu/setup.sh
+source tests/gpu/setup.sh
 
 {
     date -u +"%Y-%m-%dT%H:%M:%SZ"

@@ -1,0 +1,23 @@
+# Sourced by the GPU checks (check_*.sh) after they set CHECK (their name), PY, DEVICE, RESULTS and
+# IMPORTS (the modules they need): the one place that finds the packages and the device.
+# A missing Python, package or CUDA device ends the check with exit 3 and one line saying which;
+# wheels carried in .whl/ (check_radial.sh --fetch-wheels) are installed into a temporary folder first.
+mkdir -p "$RESULTS"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # the project's packages without installing them
+export PYTHONUNBUFFERED=1
+
+skip() { echo "$CHECK: SKIPPED: $*" | tee -a "$RESULTS/bench.log" >&2; exit 3; }
+imports() { "$PY" -c "import $IMPORTS" 2>&1; }
+
+command -v "$PY" >/dev/null 2>&1 || skip "no Python at $PY"
+if ! imports >/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
+    SITE=$(mktemp -d)
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" .whl/*.whl \
+        || skip "the wheels in .whl/ do not install into $PY (fetched for another CPython?)"
+    export PYTHONPATH="$PYTHONPATH:$SITE"
+fi
+missing=$(imports) || skip "$PY lacks a package: ${missing##*$'\n'} (see check_radial.sh's header for what it needs)"
+if [[ "$DEVICE" == cuda ]]; then
+    "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
+        || skip "$PY's torch $("$PY" -c 'import torch; print(torch.__version__)') sees no CUDA device"
+fi
