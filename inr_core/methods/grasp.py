@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from inr_core.methods.base import Method
 from inr_core.methods.encoding import encoding
-from inr_core.methods.solvers import gram_norm
+from inr_core.methods.solvers import lipschitz_bound
 from inr_core.operators import TemporalDifference
 
 DEFAULT_LAM = {"cartesian": 0.0075, "radial": 0.03}
@@ -59,7 +59,7 @@ class Grasp(Method):
         gram = a.gram
         rhs = a.H(y)
         d = TemporalDifference(cyclic=config.cyclic)
-        lipschitz = max(gram_norm(a, rhs, iterations=8) * 1.05, 1e-12)
+        lipschitz = lipschitz_bound(a, rhs)
         tau, sigma = 1.0 / lipschitz, lipschitz / 8.0
         lam = (DEFAULT_LAM[data.trajectory] if config.lam is None else config.lam) * float(rhs.abs().max())
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from inr_core.fft import fft1c, ifft1c
 from inr_core.methods.base import Method
 from inr_core.methods.encoding import encoding
-from inr_core.methods.solvers import gram_norm, singular_value_threshold, soft_threshold
+from inr_core.methods.solvers import lipschitz_bound, singular_value_threshold, soft_threshold
 
 DEFAULT_LAMBDA_S = {"cartesian": 0.0025, "radial": 0.01}
 
@@ -69,7 +69,7 @@ class LPlusS(Method):
         a, y = encoding(data, coil_maps)
         gram = a.gram
         rhs = a.H(y)
-        step = 1.0 / max(gram_norm(a, rhs, iterations=8) * 1.05, 1e-12)
+        step = 1.0 / lipschitz_bound(a, rhs)
         lambda_s = DEFAULT_LAMBDA_S[data.trajectory] if config.lambda_s is None else config.lambda_s
         threshold_s = lambda_s * float(fft1c(rhs, dim=0).abs().max())
         t = rhs.shape[0]

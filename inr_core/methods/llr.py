@@ -29,7 +29,7 @@ import torch
 
 from inr_core.methods.base import Method
 from inr_core.methods.encoding import encoding
-from inr_core.methods.solvers import gram_norm
+from inr_core.methods.solvers import lipschitz_bound
 
 
 @dataclass
@@ -85,7 +85,7 @@ class LLR(Method):
         a, y = encoding(data, coil_maps)
         gram = a.gram
         rhs = a.H(y)
-        step = 1.0 / max(gram_norm(a, rhs, iterations=8) * 1.05, 1e-12)
+        step = 1.0 / lipschitz_bound(a, rhs)
         threshold = config.lam * largest_block_singular_value(rhs, config.block)  # = step * lambda, see above
         shifts = torch.randint(0, config.block, (config.iterations, 2),
                                generator=torch.Generator().manual_seed(config.seed)).tolist()

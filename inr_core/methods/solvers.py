@@ -65,3 +65,9 @@ def gram_norm(op: LinearOperator, like: torch.Tensor, iterations: int = 10, seed
     g = torch.Generator(device="cpu").manual_seed(seed)
     x0 = torch.randn(like.shape, dtype=like.dtype, generator=g).to(like.device)
     return power_iteration(op.gram, x0, iterations)
+
+
+def lipschitz_bound(op: LinearOperator, like: torch.Tensor) -> float:
+    """``||A^H A||`` with a 5% margin (8 power iterations underestimate it slightly): the Lipschitz
+    constant of the gradient of ``1/2 ||A x - y||^2`` that the proximal-gradient methods step by."""
+    return max(gram_norm(op, like, iterations=8) * 1.05, 1e-12)
