@@ -40,15 +40,8 @@ CHECK=check_kp_inr IMPORTS="torch, numpy, scipy, h5py, skimage, matplotlib, ismr
 # shellcheck source=tests/gpu/setup.sh
 source tests/gpu/setup.sh
 
-{
-    date -u +"%Y-%m-%dT%H:%M:%SZ"
-    git log -1 --format="commit %H %s" 2>/dev/null
-    "$PY" -c "import torch; print('torch', torch.__version__, '| cuda', torch.version.cuda, '|', \
-torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
-    echo "bench cartesian --preset $PRESET --device $DEVICE $SIZE --patterns kt-uniform --accelerations 8 \
+record_environment "bench cartesian --preset $PRESET --device $DEVICE $SIZE --patterns kt-uniform --accelerations 8 \
 --methods $METHODS (timeout $LIMIT s)"
-} > "$RESULTS/environment.txt" 2>&1
-cat "$RESULTS/environment.txt"
 
 start=$(date +%s)
 # shellcheck disable=SC2086  # SIZE and METHODS are lists of words

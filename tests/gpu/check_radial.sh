@@ -57,17 +57,7 @@ CHECK=check_radial IMPORTS="torch, numpy, scipy, h5py, skimage, matplotlib, tqdm
 # shellcheck source=tests/gpu/setup.sh
 source tests/gpu/setup.sh
 
-{
-    date -u +"%Y-%m-%dT%H:%M:%SZ"
-    git log -1 --format="commit %H %s" 2>/dev/null
-    "$PY" -c "import sys, os, torch; print('python', sys.version.split()[0], '| torch', torch.__version__, \
-'| cuda', torch.version.cuda, '|', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU', \
-'| cpus', os.cpu_count())"
-    command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version \
-        --format=csv,noheader
-    echo "bench radial --preset $PRESET --device $DEVICE $SIZE --methods $METHODS (timeout $LIMIT s)"
-} > "$RESULTS/environment.txt" 2>&1
-cat "$RESULTS/environment.txt"
+record_environment "bench radial --preset $PRESET --device $DEVICE $SIZE --methods $METHODS (timeout $LIMIT s)"
 
 start=$(date +%s)
 # shellcheck disable=SC2086  # SIZE and METHODS are lists of words

@@ -21,3 +21,19 @@ if [[ "$DEVICE" == cuda ]]; then
     "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
         || skip "$PY's torch $("$PY" -c 'import torch; print(torch.__version__)') sees no CUDA device"
 fi
+
+# record_environment "what runs": when, which commit, Python/torch/CUDA/GPU, and the command, into
+# $RESULTS/environment.txt (and the log), so a result that comes back says where it was made.
+record_environment() {
+    {
+        date -u +"%Y-%m-%dT%H:%M:%SZ"
+        git log -1 --format="commit %H %s" 2>/dev/null
+        "$PY" -c "import sys, os, torch; print('python', sys.version.split()[0], '| torch', torch.__version__, \
+'| cuda', torch.version.cuda, '|', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU', \
+'| cpus', os.cpu_count())"
+        command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version \
+            --format=csv,noheader
+        echo "$1"
+    } > "$RESULTS/environment.txt" 2>&1
+    cat "$RESULTS/environment.txt"
+}
