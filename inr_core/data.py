@@ -65,6 +65,9 @@ class RadialCine:
     trajectory_k: torch.Tensor  # (T, spokes, samples, 2) float, cycles per FOV
     image_shape: tuple[int, int]
     meta: dict = field(default_factory=dict)
+    # (T, spokes) bool: spokes to use; None = all. False marks a spoke held out of the fit (the INRs'
+    # validation spokes): the encoding gives it zero weight, so every method ignores it.
+    spoke_mask: torch.Tensor | None = None
 
     trajectory = "radial"
 
@@ -76,6 +79,9 @@ class RadialCine:
             raise ValueError(
                 f"trajectory shape {tuple(self.trajectory_k.shape)} does not match "
                 f"(frames, spokes, samples, 2) = {(t, s, n, 2)}")
+        if self.spoke_mask is not None and tuple(self.spoke_mask.shape) != (t, s):
+            raise ValueError(
+                f"spoke mask shape {tuple(self.spoke_mask.shape)} does not match (frames, spokes) = {(t, s)}")
         self.image_shape = tuple(int(v) for v in self.image_shape)
 
     @property
@@ -87,7 +93,8 @@ class RadialCine:
         return self.kspace.shape[1]
 
     def to(self, device) -> RadialCine:
-        return replace(self, kspace=self.kspace.to(device), trajectory_k=self.trajectory_k.to(device))
+        mask = None if self.spoke_mask is None else self.spoke_mask.to(device)
+        return replace(self, kspace=self.kspace.to(device), trajectory_k=self.trajectory_k.to(device), spoke_mask=mask)
 
 
 CineKSpace = CartesianCine | RadialCine

@@ -48,5 +48,7 @@ def encoding(data: CartesianCine | RadialCine, maps: torch.Tensor, toeplitz: boo
         return SenseEncoding(CartesianSampling(data.mask.to(kspace.device)), sense), kspace
     traj = data.trajectory_k.to(kspace.device)
     w = radial_density(traj, data.image_shape)
+    if data.spoke_mask is not None:  # held-out spokes weigh nothing: A and y both lose them
+        w = w * data.spoke_mask.to(w.device, w.dtype)[..., None]
     nufft = RadialNUFFT(traj, data.image_shape, weights=w, toeplitz=toeplitz)
     return SenseEncoding(nufft, sense), kspace * w.sqrt()[:, None]
