@@ -33,6 +33,8 @@ def add_arguments(parser):
                         help="override a property of the reconstruction node (repeatable)")
     parser.add_argument("-o", "--output", required=True, help="output ISMRMRD image file (HDF5)")
     parser.add_argument("--preview", metavar="PNG", help="also write a preview figure")
+    parser.add_argument("--dicom", metavar="DIR", help="also write the images as DICOM files to this new folder "
+                                                       "(one MR image per frame and slice; docs/dicom.md)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--external-processes", action="store_true",
                         help="run each node as a `python -m gadgetron` child process over a loopback socket, "
@@ -51,17 +53,19 @@ def run(args) -> int:
         if getattr(args, key, None):
             overrides[key] = getattr(args, key)
     replay_file(args.raw, args.output, overrides, pipeline=args.pipeline, preview=args.preview,
+                dicom=getattr(args, "dicom", None),
                 show_progress=not getattr(args, "no_progress", False),
                 external=getattr(args, "external_processes", False))
     return 0
 
 
 def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | None = None, preview=None,
-                show_progress: bool = True, external: bool = False) -> int:
+                show_progress: bool = True, external: bool = False, dicom=None) -> int:
     """Reconstruct the raw file at ``raw_path`` through a chain and write its images to ``output``.
 
     ``pipeline``: a packaged chain name or an XML file (default: the trajectory's chain);
-    ``properties`` override the chain's; ``preview``: also draw a PNG. Returns the image count.
+    ``properties`` override the chain's; ``preview``: also draw a PNG; ``dicom``: also write DICOM files to
+    that folder (``pipelines.dicom``). Returns the image count.
     Expected failures raise ``UserError`` (one line, naming the file); nothing is left at ``output``.
     """
     from pipelines.host import Pipeline
@@ -72,6 +76,10 @@ def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | No
     check_output(output, "image file")  # before minutes of reconstruction, not after
     if preview:
         check_output(preview, "preview")
+    if dicom:
+        from pipelines.dicom import check_dicom_folder
+
+        check_dicom_folder(dicom)
     raw = open_raw(raw_path)
     chain = Pipeline.load(pipeline or default_pipeline(raw.trajectory), properties)
     method = chain.properties.get("method", "?")
@@ -105,6 +113,8 @@ def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | No
     print(f"wrote {count} images ({method}) to {output}", file=sys.stderr)
     if preview:
         _preview(preview, output, raw_path, method)
+    if dicom:
+        _dicom(dicom, output)
     return count
 
 
@@ -121,3 +131,15 @@ def _preview(preview, output, raw_path, method: str) -> None:
             raise
         raise UserError(f"preview {str(preview)!r} could not be drawn ({type(exc).__name__}: {exc}); "
                         f"no images written") from None
+
+
+def _dicom(folder, output) -> None:
+    """Write the DICOM files; if that fails the run fails whole, as for the preview: no images left."""
+    from pipelines.dicom import export_dicom
+
+    try:
+        counts = export_dicom(output, folder)
+    except BaseException:
+        Path(output).unlink(missing_ok=True)
+        raise
+    print(f"wrote {sum(counts.values())} DICOM images in {len(counts)} series to {folder}", file=sys.stderr)
