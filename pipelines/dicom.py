@@ -336,8 +336,8 @@ def _timing(ds, head, header, frames: int) -> None:
 
 
 def _tm(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600:02d}{whole // 60 % 60:02d}{whole % 60:02d}.{int(round((seconds - whole) * 1e6)) % 1000000:06d}"
+    micro = int(round(seconds * 1e6)) % (86400 * 10**6)
+    return (dt.datetime.min + dt.timedelta(microseconds=micro)).strftime("%H%M%S.%f")
 
 
 # -- header ---------------------------------------------------------------------------------------
