@@ -172,19 +172,28 @@ def _paint_torso(canvas, x, y, px, tex):
     canvas.paint("bone", _ellipse(x, y, (0.0, -0.47), (0.09, 0.03), px), textured(BONE, 0.15))  # sternum
 
 
-def _paint_heart(canvas, x, y, px, c, tex, wall_rng_seed):
-    """The beating heart; ``c`` is contraction (T, 1, 1)."""
+def heart_scale(level: float) -> float:
+    """Size of the heart's cross-section at ``level`` along the long axis (-1 base, 0 mid-ventricle,
+    1 apex), relative to mid-ventricle: a little larger towards the base, tapering towards the apex."""
+    if not -1.0 <= level <= 1.0:
+        raise ValueError(f"level must be in [-1, 1] (base .. apex), got {level}")
+    return 1.0 - 0.1 * level if level < 0 else 1.0 - 0.35 * level
+
+
+def _paint_heart(canvas, x, y, px, c, tex, wall_rng_seed, scale=1.0):
+    """The beating heart; ``c`` is contraction (T, 1, 1); ``scale`` the cross-section's size (``heart_scale``)."""
     lx, ly = _LV_CENTER
-    endo = _LV_ENDO_ED * np.sqrt(1 - 0.62 * c)  # area ejection fraction ~0.62
-    epi = np.sqrt(endo**2 + _LV_EPI_ED**2 - _LV_ENDO_ED**2)  # wall area conserved -> thickening
-    rv_scale = 1 - 0.22 * c
-    rv_c = (lx + _RV_OFFSET[0] * (1 - 0.1 * c), ly + _RV_OFFSET[1])
+    endo_ed, epi_ed = _LV_ENDO_ED * scale, _LV_EPI_ED * scale  # exact at scale 1: the default is unchanged
+    endo = endo_ed * np.sqrt(1 - 0.62 * c)  # area ejection fraction ~0.62
+    epi = np.sqrt(endo**2 + epi_ed**2 - endo_ed**2)  # wall area conserved -> thickening
+    rv_scale = (1 - 0.22 * c) * scale
+    rv_c = (lx + _RV_OFFSET[0] * scale * (1 - 0.1 * c), ly + _RV_OFFSET[1])
     rv_ax = (_RV_AXES[0] * rv_scale, _RV_AXES[1] * rv_scale)
     blood = lambda amp: BLOOD * (1 + amp * tex)  # noqa: E731
 
     # Epicardial fat: a rim of uneven thickness around both ventricles, in front of the mediastinal tissue.
     rim = 0.025 + 0.012 * tex
-    heart_out = np.maximum(_soft(_LV_EPI_ED + 0.02 - np.sqrt((x - lx) ** 2 + (y - ly) ** 2), px),
+    heart_out = np.maximum(_soft(epi_ed + 0.02 - np.sqrt((x - lx) ** 2 + (y - ly) ** 2), px),
                            _ellipse(x, y, rv_c, (rv_ax[0] + 0.05, rv_ax[1] + 0.05), px))
     canvas.paint("mediastinum", _ellipse(x, y, (lx - 0.07, ly - 0.03), (0.36, 0.36), px) * heart_out,
                  MEDIASTINUM * (1 + 0.15 * tex))
@@ -223,7 +232,7 @@ def _background_phase(rng, x, y, span: float | None = None) -> np.ndarray:
 
 
 def cardiac_phantom(matrix=128, frames: int = 20, seed: int = 0, return_labels: bool = False,
-                    phase_span: float | None = None):
+                    phase_span: float | None = None, level: float = 0.0):
     """Complex64 cine ``(frames, ny, nx)`` over one heartbeat (frame t at phase t/frames).
 
     ``matrix`` is an int (square) or (ny, nx). ``seed`` sets the textures and the background phase;
@@ -231,7 +240,8 @@ def cardiac_phantom(matrix=128, frames: int = 20, seed: int = 0, return_labels: 
     smooth background phase varies across the FOV (max - min); None keeps the seed's own amplitude.
     With ``return_labels`` also returns a dict of per-label visible fractions ``(frames, ny, nx)``
     float32 in [0, 1] (``lv_blood``, ``lv_myo``, ``lv_papillary``, ``rv_blood``, ``rv_myo``, ``lung``,
-    ``fat``, ...).
+    ``fat``, ...). ``level`` places the short-axis slice along the heart's long axis (-1 base, 0
+    mid-ventricle, 1 apex; ``heart_scale``): the slices of a stack differ in the heart's size.
     """
     shape = _shape(matrix)
     if frames < 1 or min(shape) < 8:
@@ -245,7 +255,7 @@ def cardiac_phantom(matrix=128, frames: int = 20, seed: int = 0, return_labels: 
 
     canvas = _Canvas((frames, *shape))
     _paint_torso(canvas, x, y, px, tex)
-    _paint_heart(canvas, x, y, px, c, tex, wall_rng_seed=int(rng.integers(2**31)))
+    _paint_heart(canvas, x, y, px, c, tex, wall_rng_seed=int(rng.integers(2**31)), scale=heart_scale(level))
     image = np.clip(canvas.image, 0, None) * np.exp(1j * phase)
     out = torch.from_numpy(image.astype(np.complex64))
     if return_labels:

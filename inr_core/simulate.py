@@ -250,12 +250,16 @@ def _centre_samples(clean: torch.Tensor, trajectory: str) -> np.ndarray:
 
 def simulate_cine(matrix=128, frames: int = 20, coils: int = 8, snr: float = 30.0, seed: int = 0,
                   trajectory: str = "cartesian", spokes: int = 13, readout_oversampling: int = 2,
-                  noise_readouts: int = 32, realism: Realism | None = None) -> SimulatedCine:
+                  noise_readouts: int = 32, realism: Realism | None = None, level: float = 0.0,
+                  receiver: tuple[np.ndarray, float] | None = None) -> SimulatedCine:
     """Simulate a multi-coil cine with correlated receiver noise (see the module docstring).
 
     With ``realism`` the noise level comes from ``realism.snr_db`` (``snr`` is ignored and the returned
     ``snr`` is the resulting image-domain SNR), the coils are ``cardiac_array`` and the background
-    phase spans ``realism.background_phase_rad``.
+    phase spans ``realism.background_phase_rad``. ``level`` is the slice's place along the heart's
+    long axis (``inr_core.phantom.heart_scale``). ``receiver`` = (noise covariance, noise std) imposes
+    the receiver noise of another slice of the same scan (``simulate_stack``): the coils' noise is a
+    property of the receiver, not of the slice; ``snr``/``snr_db`` then report this slice's figures.
     """
     if trajectory not in ("cartesian", "radial"):
         raise ValueError(f"trajectory must be 'cartesian' or 'radial', got {trajectory!r}")
@@ -263,11 +267,13 @@ def simulate_cine(matrix=128, frames: int = 20, coils: int = 8, snr: float = 30.
         raise ValueError("snr must be > 0 and coils, frames, readout_oversampling >= 1")
     r_maps, r_cov, r_noise, r_scan = _rngs(seed, 4)
     span = None if realism is None else realism.background_phase_rad
-    images, labels = cardiac_phantom(matrix, frames, seed=seed, return_labels=True, phase_span=span)
+    images, labels = cardiac_phantom(matrix, frames, seed=seed, return_labels=True, phase_span=span, level=level)
     ny, nx = images.shape[-2:]
     make_maps = coil_sensitivities if realism is None else cardiac_array
     maps = make_maps(coils, (ny, nx), seed=int(r_maps.integers(2**31)))
     cov = noise_covariance(coils, seed=int(r_cov.integers(2**31)))
+    if receiver is not None:
+        cov = np.asarray(receiver[0], dtype=np.complex128)
     heart = sum(labels[k] for k in HEART_LABELS) > 0.5
     heart_mean = images.abs().numpy()[heart].mean()  # float32, divided as such: the default must not change
     coil_images = images[:, None] * maps[None]
@@ -282,7 +288,12 @@ def simulate_cine(matrix=128, frames: int = 20, coils: int = 8, snr: float = 30.
         traj = torch.from_numpy(radial_trajectory(angles, readout_oversampling * nx, readout_oversampling))
         clean = radial_kspace(coil_images, traj)
 
-    if realism is None:
+    if receiver is not None:
+        noise_std = float(receiver[1])
+        snr = float(heart_mean) / noise_std
+        snr_db = None if realism is None else kspace_centre_snr_db(
+            _centre_samples(clean, trajectory), noise_std * np.sqrt(np.real(np.diag(cov))))
+    elif realism is None:
         noise_std, snr_db = float(heart_mean / snr), None
     else:
         # Centre SNR at noise_std = 1, then scale: the definition is linear in 1 / noise_std.
@@ -300,3 +311,37 @@ def simulate_cine(matrix=128, frames: int = 20, coils: int = 8, snr: float = 30.
         snr=float(snr), seed=int(seed), readout_oversampling=int(readout_oversampling), heart_mask=heart,
         realism=realism, snr_db=snr_db,
     )
+
+
+def slice_seed(seed: int, index: int) -> int:
+    """The seed of slice ``index`` of a stack simulated with ``seed``: slice 0 is the single-slice scan."""
+    return int(seed) if index == 0 else int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
+
+
+def slice_level(index: int, slices: int) -> float:
+    """Where slice ``index`` of ``slices`` lies along the long axis (-1 base .. 1 apex): from -0.4
+    (towards the base) to 0.8 (towards the apex); a single slice is mid-ventricular (level 0), so a
+    one-slice stack is the single-slice simulation."""
+    if slices == 1:
+        return 0.0
+    return -0.4 + 1.2 * index / (slices - 1)
+
+
+def simulate_stack(slices: int, matrix=128, frames: int = 20, coils: int = 8, snr: float = 30.0, seed: int = 0,
+                   trajectory: str = "cartesian", spokes: int = 13, realism: Realism | None = None):
+    """A short-axis stack, one ``SimulatedCine`` per slice, made lazily (one slice in memory at a time).
+
+    Slice k has its own phantom texture and background phase (``slice_seed``), its own heart size
+    (``slice_level``) and its own coil sensitivities (the array sees each slice at another depth);
+    all slices share the receiver: slice 0's noise covariance and noise std (its noise scan is the
+    stack's). With one slice this yields exactly ``simulate_cine(..., seed=seed)``.
+    """
+    if slices < 1:
+        raise ValueError(f"slices must be at least 1, got {slices}")
+    receiver = None
+    for k in range(slices):
+        sim = simulate_cine(matrix, frames, coils, snr, slice_seed(seed, k), trajectory=trajectory, spokes=spokes,
+                            realism=realism, level=slice_level(k, slices), receiver=receiver)
+        if receiver is None:
+            receiver = (sim.noise_covariance, sim.noise_std)
+        yield sim
