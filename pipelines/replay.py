@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 
 import ismrmrd
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gadgets.base import GadgetError
+from inr_core.progress import Progress
 from pipelines.errors import UserError
 from pipelines.outputs import check_output
 
@@ -35,7 +34,8 @@ def add_arguments(parser):
     parser.add_argument("--preview", metavar="PNG", help="also write a preview figure")
     parser.add_argument("--dicom", metavar="DIR", help="also write the images as DICOM files to this new folder "
                                                        "(one MR image per frame and slice; docs/dicom.md)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress report (a bar on a terminal, else a log line per stage)")
     parser.add_argument("--external-processes", action="store_true",
                         help="run each node as a `python -m gadgetron` child process over a loopback socket, "
                              "as Gadgetron does (default: in-process)")
@@ -86,24 +86,19 @@ def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | No
     log.info("%s: %d acquisitions, %s, pipeline %s, method %s", raw_path, raw.count, raw.trajectory,
              chain.name, method)
 
-    bar = tqdm(total=raw.count, unit="readout", desc=f"replay {method}", file=sys.stderr,
-               disable=not show_progress, dynamic_ncols=True)
-
-    def progress(done, total, message=""):
-        bar.set_postfix_str(message or f"{done}/{total}", refresh=True)
+    # A bar on a terminal; in a file or pipe a line per stage (inr_core.progress).
+    progress = Progress(f"replay {method}", total=raw.count, unit="readouts", enabled=show_progress)
 
     def counted(items):
         for item in items:
-            bar.update(1)
+            progress.advance(1)
             yield item
 
     try:
-        with logging_redirect_tqdm():  # log lines go above the bar instead of breaking it
+        with progress:
             images = list(chain.run(raw.header, counted(raw.acquisitions()), progress, external=external))
     except GadgetError as exc:
         raise UserError(f"{raw_path}: {exc}") from None
-    finally:
-        bar.close()
     others = [item for item in images if not isinstance(item, ismrmrd.Image)]
     if others:  # e.g. a chain whose last node does not reconstruct
         kinds = ", ".join(sorted({type(item).__name__ for item in others}))

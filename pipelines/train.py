@@ -6,7 +6,8 @@ ISMRMRD raw file under the folder (whole files held out for validation). The wei
 ``--output``; use them with ``replay ... --method gen-inr --set weights=PATH``. A checkpoint
 (``OUTPUT.ckpt`` unless ``--checkpoint``) is written every ``--checkpoint-every`` steps; ``--resume``
 continues from it and ends with the weights an uninterrupted run would have.
-Progress goes to stderr (tqdm); the final summary (JSON) to stdout.
+Progress goes to stderr (a bar on a terminal, else a log line every few seconds: inr_core.progress); the
+final summary (JSON) to stdout.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def add_arguments(parser):
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
                         help="where the network trains (samples are simulated on the CPU; default cpu)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress report (bar or log lines)")
 
 
 def config_from(args):

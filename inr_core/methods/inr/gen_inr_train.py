@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -135,7 +134,7 @@ def train(source, val_source, cfg: TrainConfig, output: str | Path, checkpoint: 
 
     Returns ``{"steps", "wall_s", "history", "output", "sha256", "stopped_by_budget"}``.
     """
-    from tqdm import tqdm
+    from inr_core.progress import Progress
 
     output = Path(output)
     checkpoint = Path(checkpoint) if checkpoint else output.with_name(output.name + ".ckpt")
@@ -166,8 +165,7 @@ def train(source, val_source, cfg: TrainConfig, output: str | Path, checkpoint: 
         _save({"format": CHECKPOINT_FORMAT, "model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
                "history": history, "elapsed": time.perf_counter() - start, "config": cfg.arch}, checkpoint)
 
-    bar = tqdm(total=cfg.steps, initial=step, file=sys.stderr, disable=not show_progress, desc="train gen-inr",
-               dynamic_ncols=True, mininterval=2.0)
+    bar = Progress("train gen-inr", total=cfg.steps, unit="steps", initial=step, enabled=show_progress)
     net.train()
     while step < cfg.steps:
         if cfg.time_budget_s and time.perf_counter() - start >= cfg.time_budget_s:
@@ -188,8 +186,7 @@ def train(source, val_source, cfg: TrainConfig, output: str | Path, checkpoint: 
         loss.backward()
         opt.step()
         step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
+        bar.advance(1, f"loss {float(loss.detach()):.4f}")
         if step % cfg.val_every == 0 or step == cfg.steps:
             history.append({"step": step, "train_l1": float(loss.detach()), "wall_s": time.perf_counter() - start,
                             **validate(net, val)})
