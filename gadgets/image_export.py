@@ -31,6 +31,8 @@ Meta follows Gadgetron's conventions (``mri_core_def.h``, ``ImageArraySendMixin`
 Image, ``ImageProcessingHistory`` ``[GT, GADGETRON-INR, METHOD]``, ``ImageComment``, a
 ``SeqDescription`` suffix ``_INR_<method>`` (``_PREVIEW`` appended for the preview; property
 ``sequence_description`` replaces it), ``WindowCenter``/``WindowWidth`` in the pixels' units.
+The same unprefixed, as FIRE (python-ismrmrd-server) clients and ``mrd2dicom`` read them, with
+``Sequence/SeriesDescriptionAdditional`` and ``Keep_image_geometry`` 1.
 """
 
 from __future__ import annotations
@@ -191,5 +193,15 @@ class ImageExport(Gadget):
             "GADGETRON_ImageNumber": str(head.image_index),
             "GADGETRON_Method": method,
             **({"GADGETRON_ScaleRatio": f"{scale:.6g}"} if self.output == "ushort" else {}),
+            # ... and those FIRE / python-ismrmrd-server clients and their mrd2dicom read: the scanner
+            # appends SequenceDescriptionAdditional, mrd2dicom appends SeriesDescriptionAdditional to the
+            # protocol name; Keep_image_geometry: the images keep the acquisition's position and directions.
+            "DataRole": "Image",
+            "ImageProcessingHistory": ["GADGETRON-INR", method.upper()],
+            "SequenceDescriptionAdditional": self.description or suffix,
+            "SeriesDescriptionAdditional": self.description or suffix,
+            "WindowCenter": f"{high * window / 2:.6g}",
+            "WindowWidth": f"{high * window:.6g}",
+            "Keep_image_geometry": "1",
         }
         return image
