@@ -177,3 +177,35 @@ def test_bad_stack_options_exit_2_without_output(tmp_path, capsys):
         argv += [a for k, v in opts.items() for a in (f"--{k.replace('_', '-')}", str(v))]
         assert main(argv) == 2
         assert words in capsys.readouterr().err and not path.exists()
+
+
+def test_distributed_chain_in_process_equals_the_single_chain(stack):
+    """``*_distributed.xml`` in the embedded host: one inner chain per slice, each fed the noise scan
+    by NoiseToEverySlice, gives the single chain's images exactly."""
+    trajectory, path, _ = stack
+    raw = open_raw(path)
+    pipeline = Pipeline.load(f"{trajectory}_distributed", dict(SETTINGS))
+    assert [n.module for n in pipeline.leaves] == ["gadgets.slice_noise", "gadgets.noise", "gadgets.oversampling",
+                                                   "gadgets.cine_reconstruction"]
+    distributed = list(pipeline.run(raw.header, raw.acquisitions()))
+    single = _by_slice(_replay(path))
+    assert sorted(_by_slice(distributed)) == list(range(SLICES))
+    for k, images in _by_slice(distributed).items():
+        assert [i.phase for i in images] == [i.phase for i in single[k]]
+        assert _rel_l2([i.data for i in images], [i.data for i in single[k]]) == 0
+
+
+def test_noise_reaches_every_slice_once(stack):
+    from gadgets.slice_noise import NoiseToEverySlice
+
+    _, path, _ = stack
+    raw = open_raw(path)
+    gadget = NoiseToEverySlice({}, raw.header)
+    out = [o for a in raw.acquisitions() for o in gadget.process(a)]
+    noise = [o for o in out if o.is_flag_set(ismrmrd.ACQ_IS_NOISE_MEASUREMENT)]
+    assert len(noise) == 32 * SLICES
+    counts = np.bincount([o.idx.slice for o in noise])
+    assert counts.tolist() == [32] * SLICES
+    assert all(np.array_equal(noise[SLICES * i + k].data, noise[SLICES * i].data) for i in range(32)
+               for k in range(SLICES))
+    assert len(out) - len(noise) == raw.count - 32  # the imaging readouts pass unchanged

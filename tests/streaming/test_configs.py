@@ -14,7 +14,8 @@ CONFIGS = sorted(CONFIG_DIR.glob("*.xml"))
 
 
 def test_configs_are_packaged():
-    assert {p.name for p in CONFIGS} >= {"cartesian.xml", "radial.xml", "cartesian_worker.xml"}
+    assert {p.name for p in CONFIGS} >= {"cartesian.xml", "radial.xml", "cartesian_worker.xml",
+                                         "cartesian_distributed.xml", "radial_distributed.xml"}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -23,7 +24,8 @@ def test_config_is_strict_xml_and_loads(path: Path):
     assert root.tag == "configuration" and root.findtext("version") == "2"
     nodes = root.find("stream")
     assert nodes is not None and len(nodes) > 0
-    for node in nodes:
+    inner = [n for d in nodes.findall("distributed") for n in d.find("stream")]  # <distributed>: its inner stream
+    for node in [n for n in nodes if n.tag != "distributed"] + inner:
         assert node.tag == "external"
         execute, connect = node.find("execute"), node.find("connect")
         if execute is not None:
