@@ -27,7 +27,9 @@ conventions (every attribute, where it comes from) are in ``docs/dicom.md``. In 
   the stored value times the slope is the reconstruction's value within half a slope; complex images
   are written as their magnitude; ushort images as they are (slope 1). Window centre and width
   from the image meta (``WindowCenter``/``WindowWidth``, or Gadgetron's ``GADGETRON_``-prefixed keys),
-  in the rescaled units, as DICOM's VOI LUT expects.
+  in the rescaled units, as DICOM's VOI LUT expects. SeriesDescription as ``mrd2dicom`` makes it: the
+  protocol name (or the meta's ``SeriesDescription``) and the meta's ``SeriesDescriptionAdditional``
+  (or Gadgetron's ``SeqDescription``).
 """
 
 from __future__ import annotations
@@ -183,14 +185,16 @@ def _meta(meta: dict, *keys: str) -> str | None:
     return None
 
 
+def _suffix(meta: dict) -> str:
+    return _meta(meta, "SeriesDescriptionAdditional", "SequenceDescriptionAdditional", "SeqDescription") or ""
+
+
 def _is_fallback(meta: dict) -> bool:
-    return "(fallback:" in (_meta(meta, "ImageComment") or "") or "_FALLBACK" in (
-        _meta(meta, "SeqDescription", "SequenceDescription") or "")
+    return "(fallback:" in (_meta(meta, "ImageComment") or "") or "_FALLBACK" in _suffix(meta)
 
 
 def _is_preview(meta: dict) -> bool:
-    return "_PREVIEW" in (_meta(meta, "SeqDescription", "SequenceDescription") or "") or \
-        (_meta(meta, "ImageComment") or "").endswith(" preview")
+    return "_PREVIEW" in _suffix(meta) or (_meta(meta, "ImageComment") or "").endswith(" preview")
 
 
 # -- writing --------------------------------------------------------------------------------------
@@ -499,10 +503,11 @@ def _common(header, series: _Series, scan: str):
 
 
 def _series_description(header, series: _Series) -> str:
-    """The protocol name, then the images' sequence description (``_INR_<method>``, ``_PREVIEW``, ...)."""
-    protocol = _text(_get(header, "measurementInformation", "protocolName"))
-    suffix = next((d for d in (_meta(i.meta, "SeriesDescription", "SequenceDescription", "SeqDescription")
-                               for i in series.images) if d), "")
+    """As mrd2dicom builds it: the meta's ``SeriesDescription`` or else the protocol name, then the
+    ``SeriesDescriptionAdditional`` suffix (or Gadgetron's ``SeqDescription``: ``_INR_<method>``, ...)."""
+    first = series.images[0].meta
+    base = _meta(first, "SeriesDescription") or _text(_get(header, "measurementInformation", "protocolName"))
+    suffix = _suffix(first)
     if series.fallback and "_FALLBACK" not in suffix:
         suffix += "_FALLBACK"
-    return (protocol + suffix)[:64] if (protocol + suffix) else f"gadgetron-inr series {series.number}"
+    return (base + suffix)[:64] or f"gadgetron-inr series {series.number}"
