@@ -1,9 +1,16 @@
 """The gadget base class, the in-process chain, and the Gadgetron external-target glue.
 
 A gadget is built from ``(properties, header)``: the ``<property name=... value=...>`` pairs of its
-``<configuration>`` as a dict of strings, and the ISMRMRD header (``ismrmrd.xsd.ismrmrdHeader``).
-Gadgetron's ``python -m gadgetron`` starts a class target as ``Class().handle(connection)``, i.e.
-with no arguments, so both may be missing at construction and are then taken from the connection.
+``<configuration>`` (text, or typed values from a settings file or a server's JSON), and the ISMRMRD
+header (``ismrmrd.xsd.ismrmrdHeader``). Gadgetron's ``python -m gadgetron`` starts a class target as
+``Class().handle(connection)``, i.e. with no arguments, so both may be missing at construction and
+are then taken from the connection.
+
+Settings are typed: each gadget declares a ``Config`` dataclass (deriving :class:`NodeConfig`, the
+settings every Gadgetron node takes), built from the properties by ``inr_core.settings.build`` when
+the gadget is set up; an unknown or misspelt property, or a value that does not convert, is one
+``GadgetError`` naming it and the nearest valid names, before any item is processed. A
+:class:`Chain` routes each property to the stage(s) that declare it (:meth:`Chain.route`).
 """
 
 from __future__ import annotations
@@ -13,21 +20,40 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 from xml.etree import ElementTree
 
 import ismrmrd
 
+from inr_core import settings
+
 log = logging.getLogger(__name__)
 
-# Wire ids (gadgetron.external.constants has them too; kept here so the framing is explicit).
-MESSAGE_CLOSE = 4
+# Wire id (gadgetron.external.constants has it too; kept here so the framing is explicit).
 MESSAGE_ERROR = 8
 GADGETRON_CLOSE_RACE_S = 0.5  # see report_failure
 
 
 class GadgetError(Exception):
     """Bad or unsupported data found by a gadget; the message names the item and the problem."""
+
+
+@dataclass
+class NodeConfig:
+    """What every gadget takes as a Gadgetron node (a chain: the chain itself, not its stages).
+
+    ``waveforms``: ``pass`` (default) sends ISMRMRD waveforms on like any item the gadget does not
+    use; ``drop`` ends them here. The packaged chains drop them at their first node on purpose: no
+    gadget uses them, Gadgetron has no writer for them in those configurations (it would drop them at
+    the end without a word) and gadgetron_ismrmrd_client does not read them back.
+    """
+
+    waveforms: Literal["pass", "drop"] = "pass"
+
+
+NODE_SETTINGS = frozenset(settings.names(NodeConfig))
 
 
 def properties_from_config(config) -> dict[str, str]:
@@ -61,11 +87,15 @@ def error_frame(text: str) -> bytes:
 
 
 class Gadget:
-    """One processing stage. Subclasses override :meth:`configure`, :meth:`process`, :meth:`flush`."""
+    """One processing stage. Subclasses declare ``Config`` and override :meth:`configure`,
+    :meth:`process`, :meth:`flush`."""
 
-    def __init__(self, properties: dict | None = None, header=None):
+    Config: ClassVar[type[Any]] = NodeConfig
+
+    def __init__(self, properties: Mapping[str, Any] | None = None, header=None):
         self.given_properties = dict(properties or {})
         self.properties = dict(self.given_properties)
+        self.config: Any = None  # the typed Config, built by setup
         self.header = header
         self.progress = None  # optional callable(done, total, message), set by an in-process host
         if header is not None:
@@ -75,31 +105,29 @@ class Gadget:
     def name(self) -> str:
         return type(self).__name__
 
-    def setup(self, properties: dict, header) -> None:
+    def setting_names(self, values: Mapping[str, Any]) -> list[str]:
+        """The settings this gadget takes (``values``: the others given, for names that depend on them)."""
+        return settings.names(self.Config)
+
+    def settings(self, values: Mapping[str, Any]) -> Any:
+        """``values`` as this gadget's typed ``Config``; ``ValueError`` naming a bad key or value."""
+        return settings.build(self.Config, values, owner=self.name)
+
+    def setup(self, properties: Mapping[str, Any], header) -> None:
         self.properties = dict(properties)
+        try:
+            self.config = self.settings(self.properties)
+        except ValueError as exc:
+            raise GadgetError(" ".join(str(exc).split())) from None
         self.header = header
         self.configure()
 
     def configure(self) -> None:
-        """Read properties and header; called once both are known."""
+        """Read ``self.config`` and the header; called once both are known."""
 
     def set_progress(self, progress) -> None:
         """``progress(done, total, message)`` for long steps (an in-process host shows it)."""
         self.progress = progress
-
-    def prop(self, key: str, default: str | None = None) -> str | None:
-        return self.properties.get(key, default)
-
-    def flag(self, key: str, default: bool) -> bool:
-        """A boolean property: true/yes/on/1 or false/no/off/0; anything else is an error naming it."""
-        text = (self.prop(key) or "").strip().lower()
-        if not text:
-            return default
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise GadgetError(f"property {key} must be true or false, not {self.prop(key)!r}")
 
     def process(self, item) -> Iterable:
         """Items out for one item in. Default: pass the item on unchanged."""
@@ -134,7 +162,7 @@ class Gadget:
         try:
             properties = {**properties_from_config(connection.config), **self.given_properties}
             self.setup(properties, connection.header)
-            drop_waveforms, dropped = self._drops_waveforms(), 0
+            drop_waveforms, dropped = self.config.waveforms == "drop", 0
             for item in connection:
                 if drop_waveforms and isinstance(item, ismrmrd.Waveform):
                     dropped += 1
@@ -153,17 +181,6 @@ class Gadget:
             log.error("%s", message, exc_info=not isinstance(exc, (GadgetError, EOFError)))
             report_failure(connection, message)
             return False
-
-
-    def _drops_waveforms(self) -> bool:
-        """Property ``waveforms``: ``pass`` (default) sends them on like any item the gadget does not
-        use; ``drop`` ends them here. The packaged chains drop them at their first node on purpose:
-        no gadget uses them, Gadgetron has no writer for them in those configurations (it would drop
-        them at the end without a word) and gadgetron_ismrmrd_client does not read them back."""
-        policy = (self.prop("waveforms") or "pass").strip().lower()
-        if policy not in ("pass", "drop"):
-            raise GadgetError(f"property waveforms must be pass or drop, not {self.prop('waveforms')!r}")
-        return policy == "drop"
 
 
 def describe(exc: BaseException) -> str:
@@ -291,6 +308,9 @@ _error_on_failed_start()
 class Chain(Gadget):
     """Stages composed in-process: each stage's outputs are the next one's inputs.
 
+    Settings: the node's own (:class:`NodeConfig`) stay with the chain; every other key goes to the
+    stage(s) that declare it (:meth:`route`), and a key no stage declares is an error.
+
     At the end of the stream stage i is flushed and its leftovers run through stages i+1...
     before stage i+1 itself is flushed, so nothing held by an early stage is lost.
     """
@@ -310,10 +330,42 @@ class Chain(Gadget):
         for stage in self.instances:
             stage.set_progress(progress)
 
-    def configure(self) -> None:
+    def setting_names(self, values: Mapping[str, Any]) -> list[str]:
+        names = list(NODE_SETTINGS)
         for stage in self.instances:
-            # A stage that was built with its own properties keeps them; the chain's are shared.
-            stage.setup({**self.properties, **stage.given_properties}, self.header)
+            names += [n for n in stage.setting_names(values) if n not in names]
+        return names
+
+    def route(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """``(the chain's own, one dict per stage)``: each key to every stage that declares it.
+
+        A key that no stage declares is one ``SettingsError`` naming it and the nearest names."""
+        own: dict[str, Any] = {}
+        routed: list[dict[str, Any]] = [{} for _ in self.instances]
+        declared = [set(stage.setting_names(values)) - NODE_SETTINGS for stage in self.instances]
+        for key, value in values.items():
+            name = str(key).replace("-", "_")
+            if name in NODE_SETTINGS:
+                own[name] = value
+                continue
+            takers = [i for i, names in enumerate(declared) if name in names]
+            if not takers:
+                raise settings.unknown(str(key), self.setting_names(values), self.name)
+            for i in takers:
+                routed[i][name] = value
+        return own, routed
+
+    def settings(self, values: Mapping[str, Any]) -> Any:
+        own, routed = self.route(values)
+        for stage, stage_values in zip(self.instances, routed, strict=True):
+            stage.settings({**stage_values, **stage.given_properties})  # every stage's values checked now
+        return settings.build(self.Config, own, owner=self.name)
+
+    def configure(self) -> None:
+        _, routed = self.route(self.properties)
+        for stage, stage_values in zip(self.instances, routed, strict=True):
+            # A stage that was built with its own properties keeps them.
+            stage.setup({**stage_values, **stage.given_properties}, self.header)
 
     def _through(self, items: Iterable, start: int) -> Iterator:
         if start == len(self.instances):

@@ -51,12 +51,13 @@ filled slice is never lost.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import ismrmrd
 import numpy as np
 import torch
 
-from gadgets.base import Gadget, GadgetError
+from gadgets.base import Gadget, GadgetError, NodeConfig
 from gadgets.items import CineSlice
 from gadgets.noise import WHITENED_MARK
 from inr_core.data import CartesianCine, RadialCine
@@ -201,6 +202,10 @@ class _SliceBuffer:
 
 
 class CineBuffer(Gadget):
+    @dataclass
+    class Config(NodeConfig):
+        calibration_as_data: bool = True  # an embedded calibration's calibration-only lines are data too
+
     def configure(self) -> None:
         check_header(self.header)
         enc = self.header.encoding[0]
@@ -220,7 +225,7 @@ class CineBuffer(Gadget):
         # Imaging lines measure the same coils at the same time as an embedded calibration; a separate
         # reference scan may have another contrast, so its k-space is not mixed with the cine's.
         self.pool_imaging = self.calibration_mode in (None, "embedded")
-        self.calibration_as_data = self.flag("calibration_as_data", True)
+        self.calibration_as_data = self.config.calibration_as_data
         e1 = _limit(limits, "kspace_encoding_step_1")
         self.center_line = int(e1.center) if e1 is not None else self.ny // 2
         # Radial spokes are indexed, not placed around a centre line, so only Cartesian needs this.

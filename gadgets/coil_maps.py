@@ -11,36 +11,32 @@ property, passed on without the prefix (``espirit_kernel_width``, ``espirit_thre
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from gadgets.base import Gadget, GadgetError
+from gadgets.base import Gadget, GadgetError, NodeConfig
 from gadgets.items import CineSlice
 from inr_core.coils import coil_maps_and_intensity
 
-ESPIRIT_OPTIONS = {"kernel_width": int, "thresh": float, "crop": float}
-
 
 class CoilMaps(Gadget):
-    def configure(self) -> None:
-        self.options = {"width": self._number("calibration_width", int, "24")}
-        for key, value in self.properties.items():
-            if key.startswith("espirit_"):
-                name = key[len("espirit_"):]
-                if name not in ESPIRIT_OPTIONS:
-                    raise GadgetError(f"unknown property {key} (ESPIRiT options: "
-                                      f"{', '.join('espirit_' + k for k in ESPIRIT_OPTIONS)})")
-                self.options[name] = self._number(key, ESPIRIT_OPTIONS[name], value)
-        kernel = self.options.get("kernel_width", 6)
-        if kernel < 1 or self.options["width"] <= kernel:
-            raise GadgetError(f"calibration_width ({self.options['width']}) must be larger than "
-                              f"espirit_kernel_width ({kernel}), which must be at least 1")
+    @dataclass
+    class Config(NodeConfig):
+        calibration_width: int = 24  # central calibration lines (Cartesian) / gridded width (radial)
+        espirit_kernel_width: int = 6
+        espirit_thresh: float = 0.02  # singular-value threshold, relative to the largest
+        espirit_crop: float = 0.95  # eigenvalue below which a map is zero
 
-    def _number(self, key: str, kind: type, default: str):
-        text = self.prop(key, default)
-        try:
-            return kind(text)
-        except ValueError:
-            raise GadgetError(f"property {key} must be a number ({kind.__name__}), not {text!r}") from None
+        def __post_init__(self):
+            if self.espirit_kernel_width < 1 or self.calibration_width <= self.espirit_kernel_width:
+                raise ValueError(f"calibration_width ({self.calibration_width}) must be larger than "
+                                 f"espirit_kernel_width ({self.espirit_kernel_width}), which must be at least 1")
+
+    def configure(self) -> None:
+        c = self.config
+        self.options = {"width": c.calibration_width, "kernel_width": c.espirit_kernel_width,
+                        "thresh": c.espirit_thresh, "crop": c.espirit_crop}
 
     def process(self, item):
         if not isinstance(item, CineSlice):

@@ -4,12 +4,18 @@ gone through, then raises; it never runs unless a configuration names it."""
 
 from __future__ import annotations
 
-from gadgets.base import Gadget, GadgetError
+from dataclasses import dataclass
+
+from gadgets.base import Gadget, GadgetError, NodeConfig
 
 
 class FailAfter(Gadget):
+    @dataclass
+    class Config(NodeConfig):
+        fail_after: int = 0  # items passed on before the failure
+
     def configure(self) -> None:
-        self.limit = int(self.prop("fail_after", "0"))
+        self.limit = self.config.fail_after
         self.seen = 0
 
     def process(self, item):

@@ -37,11 +37,14 @@ The same unprefixed, as FIRE (python-ismrmrd-server) clients and ``mrd2dicom`` r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import ismrmrd
 import numpy as np
 import torch
 
-from gadgets.base import Gadget, GadgetError
+from gadgets.base import Gadget, GadgetError, NodeConfig
 from gadgets.cine_buffer import header_trajectory
 from gadgets.items import CineSlice
 
@@ -98,18 +101,26 @@ def frame_header(headers: list, frame: int, frames: int):
     return head
 
 
-OUTPUTS = ("magnitude", "complex", "ushort")
 USHORT_MAX = 4095  # 12-bit, what scanner consoles and DICOM viewers expect of magnitude images
 
 
 class ImageExport(Gadget):
+    @dataclass
+    class Config(NodeConfig):
+        output: Literal["magnitude", "complex", "ushort"] = "magnitude"
+        image_series_index: int = 1
+        preview_series_index: int = 2  # the fast preview's series (Reconstruction's preview)
+        sequence_description: str | None = None  # replaces the _INR_<method> suffix
+
+        def __post_init__(self):
+            for key in ("image_series_index", "preview_series_index"):
+                if getattr(self, key) < 1:
+                    raise ValueError(f"{key} must be a whole number >= 1, not {getattr(self, key)}")
+
     def configure(self) -> None:
-        self.output = (self.prop("output", "magnitude") or "magnitude").lower()
-        if self.output not in OUTPUTS:
-            raise GadgetError(f"output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
-        self.series = {"image": self._series("image_series_index", "1"),
-                       "preview": self._series("preview_series_index", "2")}
-        self.description = self.prop("sequence_description")
+        self.output = self.config.output
+        self.series = {"image": self.config.image_series_index, "preview": self.config.preview_series_index}
+        self.description = self.config.sequence_description
         enc = self.header.encoding[0]
         recon = enc.reconSpace
         self.recon_shape = (int(recon.matrixSize.y), int(recon.matrixSize.x))
@@ -119,12 +130,6 @@ class ImageExport(Gadget):
         # mm per image pixel of the encoded grid; removing readout oversampling keeps it
         self.encoded_pixel = (float(encoded.fieldOfView_mm.y) / int(encoded.matrixSize.y),
                               float(encoded.fieldOfView_mm.x) / int(encoded.matrixSize.x))
-
-    def _series(self, key: str, default: str) -> int:
-        text = self.prop(key, default)
-        if not (text or "").strip().isdigit() or int(text) < 1:
-            raise GadgetError(f"property {key} must be a whole number >= 1, not {text!r}")
-        return int(text)
 
     def process(self, item):
         if not isinstance(item, CineSlice):

@@ -23,11 +23,12 @@ derives the images' intensity correction from it (``inr_core.coils.coil_maps_and
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import ismrmrd
 import numpy as np
 
-from gadgets.base import Gadget, GadgetError
+from gadgets.base import Gadget, GadgetError, NodeConfig
 from inr_core.noise import prewhitener_from_readouts
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,14 @@ WHITENED_MARK = ismrmrd.ACQ_USER8
 
 
 class NoisePrewhitening(Gadget):
+    @dataclass
+    class Config(NodeConfig):
+        preserve_scale: bool = True  # W keeps the data's mean gain (false: Gadgetron's unit variance)
+        forward_noise: bool = True  # pass the noise readouts on, marked, once whitening starts
+
     def configure(self) -> None:
-        self.preserve_scale = self.flag("preserve_scale", True)
-        self.forward_noise = self.flag("forward_noise", True)
+        self.preserve_scale = self.config.preserve_scale
+        self.forward_noise = self.config.forward_noise
         self.noise: list[ismrmrd.Acquisition] = []
         self.whitener: np.ndarray | None = None
         self.decided = False  # True once the first imaging readout has been seen

@@ -24,10 +24,12 @@ spoke is sampled; there the result is divided by sqrt(2), i.e. the kept samples 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import ismrmrd
 import numpy as np
 
-from gadgets.base import Gadget
+from gadgets.base import Gadget, NodeConfig
 from gadgets.cine_buffer import header_sizes
 
 
@@ -47,10 +49,14 @@ def remove_oversampling(data: np.ndarray, keep_values: bool = False) -> np.ndarr
 
 
 class RemoveReadoutOversampling(Gadget):
+    @dataclass
+    class Config(NodeConfig):
+        non_cartesian: bool = False  # also halve radial spokes (they keep it by default: see above)
+
     def configure(self) -> None:
         sizes = header_sizes(self.header)  # sizes that parse and are bounded, or one clear GadgetError
         self.active = sizes["encoded"][0] == 2 * sizes["recon"][0]
-        self.non_cartesian = self.flag("non_cartesian", False)
+        self.non_cartesian = self.config.non_cartesian
 
     def process(self, item):
         if not self.active or not isinstance(item, ismrmrd.Acquisition):

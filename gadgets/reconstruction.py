@@ -1,8 +1,10 @@
 """Reconstruction: run a registered method on a ``CineSlice``.
 
-Properties: ``method`` (default ``l-plus-s``), ``preset`` (a named preset of that method),
-``device`` (``auto``|``cpu``|``cuda``); every other property is a config override of the method
-(strings, converted by the registry; unknown names are an error naming the method's options).
+Settings (``Reconstruction.Config``): ``method`` (default ``l-plus-s``), ``preset`` (a named preset of
+that method), ``device`` (``auto``|``cpu``|``cuda[:N]``), ``preview``, ``fallback``, ``time_budget_s``
+(below); every other key is an option of the selected method (``Method.make_config``: converted to
+its type; an unknown name is an error naming the nearest). A key that is both (``time_budget_s`` of
+the INRs) is the stage's: the chain's budget covers the fallback too.
 
 A scan is never lost to a method failure. When the method raises at run time (a refusal of the
 data, such as a wrong trajectory, stays an error), runs out of memory, or passes ``time_budget_s``
@@ -17,59 +19,93 @@ comment and the sequence description (``_FALLBACK``), and the log has a warning.
 images go out at once as their own series (``kind == "preview"``; ImageExport's
 ``preview_series_index``) while the selected method is still running: an INR can take minutes and a
 scanner user wants to see the slice in seconds (e.g. ``preview=zero-filled`` or ``cg-sense``).
-Properties of the other stages of the cine chain are not overrides: they are listed in
-``NOT_METHOD_OPTIONS``.
+Keys of the other stages of the cine chain never reach this one (``gadgets.base.Chain.route``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 
-from gadgets.base import Gadget, GadgetError
+from gadgets.base import Gadget, GadgetError, NodeConfig
 from gadgets.items import CineSlice
+from inr_core import settings
 from inr_core.device import resolve_device
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METHOD = "l-plus-s"
-OWN = {"method", "preset", "device", "preview", "fallback", "time_budget_s"}
-DEFAULT_FALLBACK = "cg-sense"
-
 
 class TimeBudgetExceeded(Exception):
     """Raised from the progress callback when the method has run past ``time_budget_s``."""
-# Properties read by the other stages of the composed cine node.
-NOT_METHOD_OPTIONS = {"calibration_width", "calibration_as_data", "output", "image_series_index",
-                      "preview_series_index", "window", "sequence_description"}
+
+
+@dataclass
+class ReconstructionConfig(NodeConfig):
+    method: str = "l-plus-s"
+    preset: str | None = None  # a named preset of the method (``default``: its dataclass defaults)
+    device: str = "auto"  # auto | cpu | cuda[:N]
+    preview: str | None = None  # a fast method whose images go out first, as their own series
+    fallback: str = "cg-sense"  # the method that makes the images when the selected one fails; none: fail
+    time_budget_s: float = 0.0  # the method's wall-clock budget (0: none); past it the fallback runs
+    # The selected method's own Config, built from the keys that are not the stage's (not a setting).
+    method_config: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self):
+        from inr_core.methods import get_method
+
+        self.method = get_method(self.method).name  # unknown method: the registry's error, naming the known
+        if self.preview is not None:
+            self.preview = get_method(self.preview).name
+        if self.fallback.strip().lower() != "none":
+            self.fallback = get_method(self.fallback).name
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"unknown device {self.device!r}: use auto, cpu or cuda[:N]")
 
 
 class Reconstruction(Gadget):
-    def configure(self) -> None:
+    Config = ReconstructionConfig
+
+    def setting_names(self, values: Mapping[str, Any]) -> list[str]:
+        """The stage's own settings and the options of the method ``values`` select."""
         from inr_core.methods import get_method
 
-        self.method_name = self.prop("method", DEFAULT_METHOD) or DEFAULT_METHOD
-        preset = self.prop("preset") or None
-        overrides = {k: v for k, v in self.properties.items()
-                     if k not in OWN and k not in NOT_METHOD_OPTIONS and not k.startswith("espirit_")}
+        own = settings.names(self.Config)
         try:
-            self.config = get_method(self.method_name).make_config(preset, **overrides)
-            preview = self.prop("preview") or None
-            fallback = (self.prop("fallback", DEFAULT_FALLBACK) or "none").strip()
-            self.fallback = None if fallback.lower() == "none" else get_method(fallback).name
-            self.time_budget_s = float(self.prop("time_budget_s", "0") or 0)
-            if not (self.time_budget_s >= 0 and self.time_budget_s != float("inf")):
-                raise ValueError(f"time_budget_s must be a finite number of seconds >= 0, not {self.time_budget_s}")
-            self.device = resolve_device(self.prop("device", "auto") or "auto")
+            method = get_method(str(values.get("method") or ReconstructionConfig.method).strip())
+        except ValueError:  # reported, with the known methods, when the settings are built
+            return own
+        return own + [n for n in settings.names(method.Config) if n not in own]
+
+    def settings(self, values: Mapping[str, Any]) -> ReconstructionConfig:
+        from inr_core.methods import get_method
+
+        own_names = set(settings.names(self.Config))
+        own = {k: v for k, v in values.items() if str(k).replace("-", "_") in own_names}
+        config = settings.build(self.Config, own, owner=self.name)
+        options = {k: v for k, v in values.items() if k not in own}
+        config.method_config = get_method(config.method).make_config(config.preset, **options)
+        return config
+
+    def configure(self) -> None:
+        c = self.config
+        self.method_name = c.method
+        self.method_config = c.method_config
+        self.fallback = None if c.fallback.lower() == "none" else c.fallback
+        self.time_budget_s = c.time_budget_s
+        try:
+            self.device = resolve_device(c.device)
             # Built once per stream and kept by the process (a warm worker reuses it scan after scan).
-            self.method = _build(self.method_name, self.config, self.device)
-            self.preview = None if preview is None else _build(preview, None, self.device)
+            self.method = _build(self.method_name, c.method_config, self.device)
+            self.preview = None if c.preview is None else _build(c.preview, None, self.device)
         except (ValueError, RuntimeError, TypeError) as exc:
             raise GadgetError(str(exc)) from None
-        log.info("method %s on %s, config %s%s", self.method_name, self.device, self.config,
+        log.info("method %s on %s, config %s%s", self.method_name, self.device, c.method_config,
                  f", preview {self.preview.name}" if self.preview else "")
 
     def process(self, item):
@@ -106,14 +142,14 @@ class Reconstruction(Gadget):
                 raise
             torch.cuda.empty_cache()
             log.warning("slice %d: %s ran out of CUDA memory", item.slice, self.method_name)
-        if getattr(self.config, "chunk", 0) > 1:
-            smaller = replace(self.config, chunk=self.config.chunk // 2)
+        if getattr(self.method_config, "chunk", 0) > 1:
+            smaller = replace(self.method_config, chunk=self.method_config.chunk // 2)
             try:
                 return self._run(item, _build(self.method_name, smaller, self.device), budget=budget)
             except torch.OutOfMemoryError:
                 torch.cuda.empty_cache()
         log.warning("slice %d: %s again out of CUDA memory: on the CPU", item.slice, self.method_name)
-        return self._run(item, _build(self.method_name, self.config, torch.device("cpu")), budget=budget)
+        return self._run(item, _build(self.method_name, self.method_config, torch.device("cpu")), budget=budget)
 
     def _run(self, item: CineSlice, method, budget: float | None = None) -> torch.Tensor:
         data = item.data

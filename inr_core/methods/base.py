@@ -27,15 +27,18 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
-import math
 import pkgutil
-import typing
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 
+from inr_core import settings
+from inr_core.data import CartesianCine, RadialCine
+
 Progress = Callable[[int, int, str], None]
+Cine = CartesianCine | RadialCine
+ConfigT = TypeVar("ConfigT")
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,11 @@ def no_progress(done: int, total: int, message: str = "") -> None:
     pass
 
 
-class Method:
-    """Base of every reconstruction method (see the module docstring)."""
+class Method(Generic[ConfigT]):
+    """Base of every reconstruction method (see the module docstring); ``ConfigT`` is its ``Config``."""
 
     name: ClassVar[str]
-    Config: ClassVar[type]
+    Config: ClassVar[type[Any]]
     trajectories: ClassVar[tuple[str, ...]] = ("cartesian", "radial")
     presets: ClassVar[dict[str, dict]] = {}
     min_frames: ClassVar[int] = 1  # 2 for methods whose regulariser is temporal: one frame gives them nothing
@@ -58,7 +61,9 @@ class Method:
         if "name" in cls.__dict__:
             _register(cls)
 
-    def __init__(self, config=None, device: torch.device | str = "cpu"):
+    config: ConfigT
+
+    def __init__(self, config: ConfigT | None = None, device: torch.device | str = "cpu"):
         self.config = self.make_config() if config is None else config
         if not isinstance(self.config, self.Config):
             raise TypeError(f"method {self.name!r} takes a {self.Config.__name__}, not {type(self.config).__name__}")
@@ -72,8 +77,9 @@ class Method:
     def make_config(cls, preset: str | None = None, **overrides):
         """The config: dataclass defaults, then a named preset, then overrides.
 
-        Overrides may be strings (XML properties, command-line values); they are converted to the
-        field's declared type, and unknown names are an error naming the field.
+        Overrides may be text (XML properties, command-line values) or typed (YAML, JSON); each is
+        converted to the field's declared type by ``inr_core.settings``, and an unknown name is an
+        error naming the nearest options.
         """
         values: dict = {}
         if preset is not None:
@@ -82,18 +88,9 @@ class Method:
                 raise ValueError(f"method {cls.name!r} has no preset {preset!r} (known: {known})")
             values.update(cls.presets.get(preset, {}))
         values.update(overrides)
-        fields = {f.name: f for f in dataclasses.fields(cls.Config)}
-        hints = typing.get_type_hints(cls.Config)
-        converted = {}
-        for key, value in values.items():
-            name = key.replace("-", "_")
-            if name not in fields:
-                raise ValueError(f"method {cls.name!r} has no option {key!r} (options: {', '.join(fields) or 'none'})")
-            where = f"{cls.name}.{name}"
-            converted[name] = _check_number(_convert(value, hints[name], where), value, where)
-        return cls.Config(**converted)
+        return settings.build(cls.Config, values, owner=f"method {cls.name!r}", noun="option")
 
-    def output_shape(self, data) -> tuple[int, int, int]:
+    def output_shape(self, data: Cine) -> tuple[int, int, int]:
         """``(frames, ny, nx)`` of the images this method returns for ``data``.
 
         A method that interpolates returns ``F`` frames over the same cardiac cycle, output frame
@@ -103,11 +100,11 @@ class Method:
         """
         return (data.frames, *data.image_shape)
 
-    def __call__(self, data, coil_maps: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
+    def __call__(self, data: Cine, coil_maps: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
         self.check(data, coil_maps)
         return self.reconstruct(data.to(self.device), coil_maps.to(self.device), progress or no_progress)
 
-    def check(self, data, coil_maps: torch.Tensor) -> None:
+    def check(self, data: Cine, coil_maps: torch.Tensor) -> None:
         """Refuse data this method cannot reconstruct, with one line naming what to use instead."""
         if data.trajectory not in self.trajectories:
             raise ValueError(f"method {self.name!r} does not support {data.trajectory} data "
@@ -121,48 +118,11 @@ class Method:
         if coil_maps.shape[0] != data.coils:
             raise ValueError(f"coil-count mismatch: data has {data.coils} coils, coil maps have {coil_maps.shape[0]}")
 
-    def reconstruct(self, data, coil_maps: torch.Tensor, progress: Progress) -> torch.Tensor:
+    def reconstruct(self, data: Cine, coil_maps: torch.Tensor, progress: Progress) -> torch.Tensor:
         raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r}, device={str(self.device)!r})"
-
-
-def _check_number(value, given, where: str):
-    """Every numeric option (weights, counts, widths, tolerances, rates) is finite and non-negative:
-    ``lam=nan`` would otherwise write NaN images, ``iterations=-5`` silently run none."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"invalid value {given!r} for {where} (must be a finite number >= 0)")
-    return value
-
-
-def _convert(value, annotation, where: str):
-    if not isinstance(value, str):
-        return value
-    origin = typing.get_origin(annotation)
-    target = annotation
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if value.lower() in ("none", "null", ""):
-            return None
-        target = args[0]
-    try:
-        if target is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if target in (int, float, str):
-            return target(value)
-        if typing.get_origin(target) is tuple:
-            inner = typing.get_args(target)[0]
-            return tuple(inner(v) for v in value.replace(",", " ").split())
-    except ValueError:
-        expected = getattr(target, "__name__", target)
-        raise ValueError(f"invalid value {value!r} for {where} (expected {expected})") from None
-    return value
 
 
 _REGISTRY: dict[str, type[Method]] = {}

@@ -42,9 +42,25 @@ def test_unknown_method_and_option_are_clear_errors():
         Reconstruction({"method": TEST_METHOD, "bogus": "1"}, header)
 
 
-def test_other_stage_properties_are_not_method_overrides():
+def test_the_chain_routes_each_property_to_the_stage_that_declares_it():
     header = make_header(nx=N, ny=N, channels=C)
-    Reconstruction({"method": TEST_METHOD, "calibration_width": "8", "output": "complex", "preset": "fast"}, header)
+    node = CineReconstruction({"method": TEST_METHOD, "calibration_width": "8", "output": "complex",
+                               "preset": "fast", "scale": "2", "calibration_as_data": "false"}, header)
+    buffer, maps, recon, export = node.instances
+    assert not buffer.config.calibration_as_data
+    assert (maps.config.calibration_width, export.config.output) == (8, "complex")
+    assert recon.method_config.scale == 2.0 and recon.method_name == TEST_METHOD
+    # Alone, the reconstruction stage takes its own settings and its method's options, nothing else.
+    with pytest.raises(GadgetError, match="no option 'calibration_width'"):
+        Reconstruction({"method": TEST_METHOD, "calibration_width": "8"}, header)
+
+
+@pytest.mark.parametrize("key", ["window", "windw", "calibration_widht"])
+def test_a_key_no_stage_declares_is_one_error_naming_it_and_the_nearest(key):
+    with pytest.raises(GadgetError) as err:
+        CineReconstruction({"method": TEST_METHOD, key: "3"}, make_header(nx=N, ny=N, channels=C))
+    message = str(err.value)
+    assert message.startswith(f"CineReconstruction: no setting {key!r} (nearest: ") and "\n" not in message
 
 
 def test_coil_maps_have_one_map_per_coil():

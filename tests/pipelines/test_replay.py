@@ -119,7 +119,7 @@ def test_output_over_the_input_is_refused(small_raw, capsys):
 def test_bad_method_option_is_a_user_error(small_raw, tmp_path, capsys):
     assert replay(small_raw, "-o", tmp_path / "out.h5", "--set", "bogus=1") == 2
     err = capsys.readouterr().err
-    assert "no option 'bogus'" in err and "Traceback" not in err
+    assert "no setting 'bogus' (nearest: " in err and "Traceback" not in err
     assert not (tmp_path / "out.h5").exists()
 
 
