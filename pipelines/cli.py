@@ -16,6 +16,8 @@ COMMANDS = {
     "replay": ("pipelines.replay", "replay an ISMRMRD raw file through a reconstruction chain"),
     "evaluate": ("pipelines.evaluate", "score reconstructed images against a reference"),
     "export-dicom": ("pipelines.dicom", "write an ISMRMRD image file as DICOM MR images, one per frame and slice"),
+    "openrecon-label": ("pipelines.openrecon_label",
+                        "print the OpenRecon container label (JSON, or base64 for the image) made from the settings"),
     "methods": ("pipelines.methods_command", "list reconstruction methods and their options"),
     "bench": ("pipelines.bench", "measure quality, speed and memory of the methods"),
     "train": ("pipelines.train", "train a trained method's weights (gen-inr) on simulated or raw data"),
