@@ -27,7 +27,8 @@ conventions (every attribute, where it comes from) are in ``docs/dicom.md``. In 
   the stored value times the slope is the reconstruction's value within half a slope; complex images
   are written as their magnitude; ushort images as they are (slope 1). Window centre and width
   from the image meta (``WindowCenter``/``WindowWidth``, or Gadgetron's ``GADGETRON_``-prefixed keys),
-  in the rescaled units, as DICOM's VOI LUT expects. SeriesDescription as ``mrd2dicom`` makes it: the
+  in the rescaled units, as DICOM's VOI LUT expects (VOILUTFunction LINEAR_EXACT for rescaled
+  images: a float scale's window need not be 1 or wider). SeriesDescription as ``mrd2dicom`` makes it: the
   protocol name (or the meta's ``SeriesDescription``) and the meta's ``SeriesDescriptionAdditional``
   (or Gadgetron's ``SeqDescription``).
 """
@@ -224,7 +225,7 @@ def write_series(series: _Series, header, folder: Path) -> list[Path]:
         _geometry(ds, image.head)
         _timing(ds, image.head, header, frames_per_slice[int(image.head["slice"])])
         _pixels(ds, pixels, slope, intercept)
-        _window(ds, image.meta)
+        _window(ds, image.meta, rescaled=(slope, intercept) != (1.0, 0.0))
         comment = _meta(image.meta, "ImageComment")
         if comment:
             ds.ImageComments = comment[:10240]
@@ -283,7 +284,10 @@ def _pixels(ds, pixels: np.ndarray, slope: float, intercept: float) -> None:
     ds.PixelData = np.ascontiguousarray(pixels, dtype="<u2").tobytes()
 
 
-def _window(ds, meta: dict) -> None:
+def _window(ds, meta: dict, rescaled: bool) -> None:
+    """The meta's window; for rescaled (float) images VOILUTFunction LINEAR_EXACT: the window maps
+    [centre - width/2, centre + width/2] exactly, where LINEAR's -0.5/-1 offsets assume integer steps
+    (and forbid a width below 1, which a float scale often has)."""
     centre, width = _meta(meta, "WindowCenter"), _meta(meta, "WindowWidth")
     try:
         centre, width = float(centre), float(width)
@@ -292,6 +296,8 @@ def _window(ds, meta: dict) -> None:
     if np.isfinite(centre) and np.isfinite(width) and width >= 1e-12:
         ds.WindowCenter = _ds(centre)
         ds.WindowWidth = _ds(width)
+        if rescaled or width < 1:
+            ds.VOILUTFunction = "LINEAR_EXACT"
 
 
 def image_plane(head) -> dict:

@@ -145,6 +145,7 @@ def test_pixels_windows_and_trigger_times_match_the_ismrmrd_images(tiny):
             assert float(ds.WindowCenter) == pytest.approx(float(meta["GADGETRON_WindowCenter"]), rel=1e-9)
             assert float(ds.WindowWidth) == pytest.approx(float(meta["GADGETRON_WindowWidth"]), rel=1e-9)
             assert float(ds.TriggerTime) == pytest.approx(TICK_MS * int(s.headers["physiology_time_stamp"][i][0]))
+            assert ds.VOILUTFunction == "LINEAR_EXACT"  # a float scale's window, mapped exactly
         triggers = [float(d.TriggerTime) for d in datasets]
         assert triggers == sorted(triggers) and len(set(triggers)) == len(triggers)
         assert all(int(d.CardiacNumberOfImages) == 6 for d in datasets)
@@ -178,6 +179,8 @@ def test_non_square_images_put_row_spacing_first(tmp_path):
         assert np.abs(got - expected[t]).max() <= float(ds.RescaleSlope)
     # no subject or study information in this header: generated UIDs, empty type-2 attributes
     assert datasets[0].PatientName == "" and datasets[0].StudyInstanceUID.startswith("2.25.")
+    if shutil.which("dciodvfy"):
+        assert dciodvfy_errors(tmp_path / "dicom") == []
 
 
 def two_slice_raw(source: Path, path: Path) -> Path:
@@ -244,6 +247,31 @@ def test_stack_geometry_against_the_raw_header(tmp_path, how):
         triggers = [float(d.TriggerTime) for d in part]
         assert triggers == sorted(triggers)
         assert all(int(d.CardiacNumberOfImages) == frames for d in part)
+    if shutil.which("dciodvfy"):
+        assert dciodvfy_errors(tmp_path / "dicom") == []
+
+
+@pytest.mark.parametrize("output", ["ushort", "complex"])
+def test_ushort_images_as_they_are_and_complex_as_magnitude(tmp_path, output):
+    raw = tmp_path / "tiny.h5"
+    shutil.copy(SAMPLE, raw)
+    images = tmp_path / "images.h5"
+    replay_file(raw, images, {"method": "zero-filled", "output": output}, show_progress=False,
+                dicom=tmp_path / "dicom")
+    s = read_images(images)[0]
+    datasets = read_folder(tmp_path / "dicom")["series_001_image"]
+    order = np.lexsort((s.headers["phase"], s.headers["slice"]))
+    for ds, i in zip(datasets, order, strict=True):
+        expected = s.data[i, 0, 0]
+        if output == "ushort":
+            assert (float(ds.RescaleSlope), float(ds.RescaleIntercept)) == (1.0, 0.0)
+            np.testing.assert_array_equal(ds.pixel_array, expected)  # bit for bit
+            meta = ismrmrd.Meta.deserialize(s.attributes[i])
+            assert float(ds.WindowWidth) == pytest.approx(float(meta["WindowWidth"]), rel=1e-9)
+            assert "VOILUTFunction" not in ds  # integer pixels: DICOM's default LINEAR window
+        else:
+            values = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+            assert np.abs(values - np.abs(expected)).max() <= float(ds.RescaleSlope) / 2 + 1e-6 * np.abs(expected).max()
 
 
 def test_patient_study_and_uids_from_the_raw_header(tiny, tmp_path):
@@ -304,19 +332,25 @@ def test_fallback_images_are_a_series_of_their_own(tmp_path):
     assert len(series["series_101_fallback"]) == 6
 
 
+def dciodvfy_errors(folder: Path) -> list[str]:
+    """dciodvfy's error lines for every file under ``folder`` (each file must be checked as an MR image)."""
+    errors = []
+    for path in sorted(folder.rglob("*.dcm")):
+        result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+        lines = (result.stdout + result.stderr).splitlines()
+        if "MRImage" not in lines:
+            errors.append(f"{path.name}: not checked as an MR image: {lines[:3]}")
+        errors += [f"{path.name}: {line}" for line in lines if line.startswith("Error")]
+    return errors
+
+
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (Debian dicom3tools) is not installed")
 def test_dciodvfy_finds_no_errors(tiny):
     """Every file against the MR Image IOD. Its warnings are expected and listed in docs/dicom.md
     (RescaleSlope/Intercept are outside the MR IOD; type-2 study attributes the header lacks)."""
     _, _, folder = tiny
-    files = sorted(folder.rglob("*.dcm"))
-    assert len(files) == 12
-    for path in files:
-        result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
-        lines = (result.stdout + result.stderr).splitlines()
-        assert "MRImage" in lines, lines
-        errors = [line for line in lines if line.startswith("Error")]
-        assert not errors, f"{path}: {errors}"
+    assert len(list(folder.rglob("*.dcm"))) == 12
+    assert dciodvfy_errors(folder) == []
 
 
 def test_export_refuses_a_folder_in_use_and_bad_input(tiny, tmp_path, capsys):
