@@ -491,8 +491,8 @@ def _common(header, series: _Series, scan: str):
     gated = any(int(i.head["physiology_time_stamp"][0]) for i in series.images)
     ds.ScanOptions = "CG" if gated else ""  # cardiac gating: the images carry trigger times
     ds.MRAcquisitionType = "2D"
-    if sequence("TR") is not None:
-        ds.RepetitionTime = _ds(float(sequence("TR")))
+    # type 2C (all but echo-planar spoiled sequences): empty where the header has no TR
+    ds.RepetitionTime = _ds(float(sequence("TR"))) if sequence("TR") is not None else ""
     ds.EchoTime = _ds(float(sequence("TE"))) if sequence("TE") is not None else ""
     ds.EchoTrainLength = ""
     if sequence("TI") is not None:
