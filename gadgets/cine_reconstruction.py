@@ -3,6 +3,10 @@
 CineBuffer -> CoilMaps -> Reconstruction -> ImageExport, composed in-process because the items
 between them (``CineSlice``) are not ISMRMRD types and cannot cross a Gadgetron node boundary.
 Acquisitions in, images out; every property of the node reaches every stage (each reads its own).
+
+The stages after the buffer run on a ``SliceWorker`` thread: while one slice of a stack
+reconstructs, the node keeps buffering the next one's readouts; the images, and their order, are
+those of the stages run one after the other (``gadgets.slice_worker``).
 """
 
 from gadgets.base import Chain
@@ -10,7 +14,30 @@ from gadgets.cine_buffer import CineBuffer
 from gadgets.coil_maps import CoilMaps
 from gadgets.image_export import ImageExport
 from gadgets.reconstruction import Reconstruction
+from gadgets.slice_worker import SliceWorker
 
 
 class CineReconstruction(Chain):
     stages = (CineBuffer, CoilMaps, Reconstruction, ImageExport)
+
+    def configure(self) -> None:
+        super().configure()
+        if getattr(self, "worker", None) is not None:
+            self.worker.close()
+        self.worker = SliceWorker(lambda item: self._through((item,), 1), self._flush_after_buffer,
+                                  name=f"{self.name}-slices")
+
+    def process(self, item):
+        for out in self.instances[0].process(item):
+            self.worker.submit(out)
+        yield from self.worker.ready()
+
+    def flush(self):
+        for out in self.instances[0].flush():
+            self.worker.submit(out)
+        yield from self.worker.finish()
+
+    def _flush_after_buffer(self):
+        """Chain.flush for the stages after the buffer (on the worker, after the last slice)."""
+        for i in range(1, len(self.instances)):
+            yield from self._through(self.instances[i].flush(), i + 1)
