@@ -16,7 +16,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -86,6 +86,7 @@ class RawFile:
     header: object  # ismrmrd.xsd.ismrmrdHeader
     header_xml: bytes
     count: int
+    kept: list | None = field(default=None, repr=False)  # decoded by check_data(keep=True), handed over once
 
     @property
     def trajectory(self) -> str:
@@ -93,6 +94,10 @@ class RawFile:
         return str(getattr(traj, "value", traj)).lower()
 
     def acquisitions(self) -> Iterator[ismrmrd.Acquisition]:
+        if self.kept is not None:  # decoded once already: the first reader takes them (and may change them)
+            kept, self.kept = self.kept, None
+            yield from kept
+            return
         with read_h5(self.path, "raw file") as f:
             data = f[self.group]["data"]
             for start in range(0, self.count, CHUNK):
@@ -100,8 +105,14 @@ class RawFile:
                 for offset, row in enumerate(rows):
                     yield _acquisition(row, start + offset, self.path)
 
-    def reference(self) -> np.ndarray | None:
-        return read_reference(self.path)
+    def check_data(self, keep: bool = False) -> None:
+        """Decode every readout once, checked (NaN/Inf, sizes, truncation: ``UserError``); ``keep``: hold
+        them for the next :meth:`acquisitions` call, so a replay decodes the file once."""
+        if keep:
+            self.kept = list(self.acquisitions())
+            return
+        for _ in self.acquisitions():
+            pass
 
 
 def _read_rows(data, start: int, stop: int, path: Path):
@@ -139,8 +150,11 @@ def _find_group(f: h5py.File, path: Path) -> str:
     raise UserError(f"{str(path)!r} is not an ISMRMRD raw file (no /dataset/xml header)")
 
 
-def open_raw(path: str | os.PathLike) -> RawFile:
-    """Open and validate a raw file; all problems a user can fix raise ``UserError``."""
+def open_raw(path: str | os.PathLike, check_data: bool = True) -> RawFile:
+    """Open and validate a raw file; all problems a user can fix raise ``UserError``.
+
+    ``check_data=False`` stops after the header and the acquisition headers; the caller then runs
+    :meth:`RawFile.check_data` before any reconstruction (after checking its settings, say)."""
     path = Path(path)
     with read_h5(path, "raw file") as f:
         group = _find_group(f, path)
@@ -166,9 +180,8 @@ def open_raw(path: str | os.PathLike) -> RawFile:
         _check_heads(heads, header, encoding, path)
         _check_sizes(heads, header, path)
         _check_order(heads, header, path)
-        # The data themselves (NaN/Inf, sizes, truncation) are checked before any reconstruction runs.
-        for _ in raw.acquisitions():
-            pass
+    if check_data:  # the data themselves (NaN/Inf, sizes, truncation), before any reconstruction runs
+        raw.check_data()
     return raw
 
 

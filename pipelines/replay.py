@@ -1,8 +1,10 @@
 """``gadgetron-inr replay``: stream a raw file through a reconstruction pipeline, write images.
 
 The pipeline is a Gadgetron stream configuration run by the embedded host (``pipelines.host``);
-by default ``cartesian`` or ``radial`` after the file's trajectory. ``--method``, ``--preset``,
-``--device`` and ``--set key=value`` override properties of the reconstruction node.
+by default ``cartesian`` or ``radial`` after the file's trajectory. ``--settings FILE.yaml``, then
+``--set key=value``, ``--method``, ``--preset`` and ``--device`` override the settings of the node that
+declares each key (``pipelines.host``); they are checked before the file's data are read, and the file
+is decoded once.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ def add_arguments(parser):
                                            "default: from the file's trajectory")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="compute device (default: auto)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a property of the reconstruction node (repeatable)")
+                        help="a setting of the chain or the method (repeatable; `gadgetron-inr methods --options`)")
+    parser.add_argument("--settings", metavar="FILE.yaml",
+                        help="settings from a YAML file (name: value); the command line overrides them")
     parser.add_argument("-o", "--output", required=True, help="output ISMRMRD image file (HDF5)")
     parser.add_argument("--preview", metavar="PNG", help="also write a preview figure")
     parser.add_argument("--dicom", metavar="DIR", help="also write the images as DICOM files to this new folder "
@@ -53,18 +57,19 @@ def run(args) -> int:
         if getattr(args, key, None):
             overrides[key] = getattr(args, key)
     replay_file(args.raw, args.output, overrides, pipeline=args.pipeline, preview=args.preview,
-                dicom=getattr(args, "dicom", None),
+                dicom=getattr(args, "dicom", None), settings_file=getattr(args, "settings", None),
                 show_progress=not getattr(args, "no_progress", False),
                 external=getattr(args, "external_processes", False))
     return 0
 
 
 def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | None = None, preview=None,
-                show_progress: bool = True, external: bool = False, dicom=None) -> int:
+                show_progress: bool = True, external: bool = False, dicom=None, settings_file=None) -> int:
     """Reconstruct the raw file at ``raw_path`` through a chain and write its images to ``output``.
 
     ``pipeline``: a packaged chain name or an XML file (default: the trajectory's chain);
-    ``properties`` override the chain's; ``preview``: also draw a PNG; ``dicom``: also write DICOM files to
+    ``settings_file`` (YAML), then ``properties`` override the chain's settings, checked before the data
+    are read; ``preview``: also draw a PNG; ``dicom``: also write DICOM files to
     that folder (``pipelines.dicom``). Returns the image count.
     Expected failures raise ``UserError`` (one line, naming the file); nothing is left at ``output``.
     """
@@ -80,8 +85,9 @@ def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | No
         from pipelines.dicom import check_dicom_folder
 
         check_dicom_folder(dicom)
-    raw = open_raw(raw_path)
-    chain = Pipeline.load(pipeline or default_pipeline(raw.trajectory), properties)
+    raw = open_raw(raw_path, check_data=False)  # the header, for the default chain
+    chain = Pipeline.load(pipeline or default_pipeline(raw.trajectory), properties, settings_file)
+    raw.check_data(keep=True)  # decoded once: the chain takes these
     method = chain.properties.get("method", "?")
     log.info("%s: %d acquisitions, %s, pipeline %s, method %s", raw_path, raw.count, raw.trajectory,
              chain.name, method)

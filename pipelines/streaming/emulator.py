@@ -46,21 +46,22 @@ class Session:
 
 
 # -- what to send ---------------------------------------------------------------------------------
-def chain_text(trajectory: str, overrides: dict[str, str]) -> bytes:
-    """The project's chain for ``trajectory`` with properties of its reconstruction node overridden,
-    as configuration text (Gadgetron needs nothing else installed to run it)."""
-    from pipelines.host import resolve_config
+def chain_text(trajectory: str, overrides: dict[str, str], settings_file=None) -> bytes:
+    """The project's chain for ``trajectory`` with a settings file's values, then ``overrides``, written
+    into the node that declares each (``pipelines.host.Pipeline.override``: checked, an unknown key
+    refused), as configuration text (Gadgetron needs nothing else installed to run it)."""
+    from pipelines.host import Pipeline, resolve_config
     from pipelines.replay import default_pipeline
 
-    root = ElementTree.parse(resolve_config(default_pipeline(trajectory))).getroot()
-    nodes = list(root.find("stream"))
-    # Same rule as the embedded host: the node(s) declaring a method, else the last node.
-    targets = [n for n in nodes if n.find("configuration/property[@name='method']") is not None] or nodes[-1:]
-    for node in targets:
-        config = node.find("configuration")
+    path = resolve_config(default_pipeline(trajectory))
+    pipeline = Pipeline.load(str(path), overrides, settings_file)
+    root = ElementTree.parse(path).getroot()
+    # <external> elements in document order are the pipeline's leaves in stream order.
+    for element, leaf in zip(root.iter("external"), pipeline.leaves, strict=True):
+        config = element.find("configuration")
         if config is None:
-            config = ElementTree.SubElement(node, "configuration")
-        for key, value in overrides.items():
+            config = ElementTree.SubElement(element, "configuration")
+        for key, value in leaf.properties.items():
             prop = config.find(f"property[@name='{key}']")
             if prop is None:
                 prop = ElementTree.SubElement(config, "property", name=key)
@@ -168,7 +169,9 @@ def add_arguments(parser):
     which.add_argument("--config", help="a configuration name the server knows (e.g. cartesian.xml), sent by name")
     which.add_argument("--config-file", type=Path, help="a stream configuration .xml file, sent as text")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="with the project's chain: override a property of the reconstruction node")
+                        help="with the project's chain: a setting of the chain or the method (repeatable)")
+    parser.add_argument("--settings", metavar="FILE.yaml",
+                        help="with the project's chain: settings from a YAML file; --set overrides them")
     parser.add_argument("--realtime", action="store_true", help="pace acquisitions by their time stamps")
     parser.add_argument("--speed", type=float, default=1.0, help="with --realtime: play this many times faster")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the server (default 300)")
@@ -179,9 +182,11 @@ def config_message(args, trajectory: str) -> bytes:
     from pipelines.host import parse_overrides
 
     overrides = parse_overrides(args.overrides)
+    settings_file = getattr(args, "settings", None)
+    if (args.config or args.config_file) and (overrides or settings_file):
+        raise UserError("--set and --settings apply to the project's chain; they cannot change --config or "
+                        "--config-file")
     if args.config:
-        if overrides:
-            raise UserError("--set applies to the project's chain; it cannot change a configuration sent by name")
         return protocol.config_file(args.config)
     if args.config_file:
         if not args.config_file.is_file():
@@ -189,7 +194,7 @@ def config_message(args, trajectory: str) -> bytes:
         return protocol.config_text(args.config_file.read_bytes())
     if args.method:
         overrides["method"] = args.method
-    return protocol.config_text(chain_text(trajectory, overrides))
+    return protocol.config_text(chain_text(trajectory, overrides, settings_file))
 
 
 def server_error(server: str, errors: list[str]) -> str:
@@ -208,8 +213,10 @@ def run(args) -> int:
         raise UserError(f"the output {args.output!r} is the raw input file: choose another name")
     if args.speed <= 0:
         raise UserError("--speed must be positive")
-    raw = open_raw(args.raw)
-    session = stream(raw, config_message(args, raw.trajectory), args.host, args.port, args.realtime, args.speed,
+    raw = open_raw(args.raw, check_data=False)  # the header, for the chain
+    config = config_message(args, raw.trajectory)  # settings checked before the data are read
+    raw.check_data(keep=True)  # decoded once: stream() sends these
+    session = stream(raw, config, args.host, args.port, args.realtime, args.speed,
                      args.timeout, read_waveforms(raw.path, raw.group))
     if session.errors:
         raise UserError(server_error(f"{args.host}:{args.port}", session.errors))
