@@ -19,9 +19,10 @@ conventions (every attribute, where it comes from) are in ``docs/dicom.md``. In 
   pixel (row 0, column 0). Columns run along ``read_dir`` (numpy ``(ny, nx)``: x is the readout), rows
   along ``phase_dir``: ImageOrientationPatient = read_dir, phase_dir; PixelSpacing = (FOV_y / ny,
   FOV_x / nx) (row spacing first); SliceThickness = FOV_z.
-- **Time**: TriggerTime = ``physiology_time_stamp[0]`` x 2.5 ms and AcquisitionTime =
-  ``acquisition_time_stamp`` x 2.5 ms after midnight: the Siemens tick (``TICK_MS``), which is also
-  what ``simulate`` writes. ISMRMRD leaves the unit to the vendor.
+  An image whose header has no orientation (zero directions) is written axially, with a warning.
+- **Time**: TriggerTime = ``physiology_time_stamp[0]`` x 2.5 ms (gated series only: some stamp is not
+  zero) and AcquisitionTime = ``acquisition_time_stamp`` x 2.5 ms after midnight: the Siemens tick
+  (``TICK_MS``), which is also what ``simulate`` writes. ISMRMRD leaves the unit to the vendor.
 - **Pixels**: unsigned 16-bit. Float images are stored as ``round((v - intercept) / slope)`` with one
   RescaleSlope/RescaleIntercept per series (intercept 0 unless the series has negative values), so
   the stored value times the slope is the reconstruction's value within half a slope; complex images
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import shutil
 import sys
@@ -49,6 +51,8 @@ import ismrmrd
 import numpy as np
 
 from pipelines.errors import UserError
+
+log = logging.getLogger(__name__)
 
 TICK_MS = 2.5  # ISMRMRD time stamps in Siemens ticks (the simulator writes the same)
 USHORT_MAX = 65535
@@ -212,6 +216,9 @@ def write_series(series: _Series, header, folder: Path) -> list[Path]:
     series_uid = _series_uid(header, series, scan, digest)
     common = _common(header, series, scan)
     common.SeriesInstanceUID = series_uid
+    if not all(oriented(i.head) for i in series.images):
+        log.warning("series %d: images without an orientation (read_dir/phase_dir not orthonormal in the "
+                    "ISMRMRD header): written as axial, read along x, phase along y", series.number)
     out = folder / f"series_{series.number:03d}_{series.kind}"
     out.mkdir()
     frames_per_slice = _frames_per_slice(series)
@@ -223,7 +230,7 @@ def write_series(series: _Series, header, folder: Path) -> list[Path]:
         ds.SOPInstanceUID = _uid("image", scan, digest, str(series.number), str(number))
         ds.InstanceNumber = number
         _geometry(ds, image.head)
-        _timing(ds, image.head, header, frames_per_slice[int(image.head["slice"])])
+        _timing(ds, image.head, header, frames_per_slice[int(image.head["slice"])], _gated(series))
         _pixels(ds, pixels, slope, intercept)
         _window(ds, image.meta, rescaled=(slope, intercept) != (1.0, 0.0))
         comment = _meta(image.meta, "ImageComment")
@@ -300,11 +307,24 @@ def _window(ds, meta: dict, rescaled: bool) -> None:
             ds.VOILUTFunction = "LINEAR_EXACT"
 
 
-def image_plane(head) -> dict:
-    """ImagePositionPatient, ImageOrientationPatient, PixelSpacing and SliceThickness of an ISMRMRD
-    image header (numbers, before formatting); see the module docstring for the convention."""
+AXIAL = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))  # read, phase where a header gives no orientation
+
+
+def oriented(head) -> bool:
+    """Whether read_dir and phase_dir are orthonormal (some producers, e.g. ismrmrd-tools' Shepp-Logan
+    generator, leave them zero)."""
     read = np.asarray(head["read_dir"], np.float64)
     phase = np.asarray(head["phase_dir"], np.float64)
+    return bool(abs(np.linalg.norm(read) - 1) < 1e-3 and abs(np.linalg.norm(phase) - 1) < 1e-3
+                and abs(read @ phase) < 1e-3)
+
+
+def image_plane(head) -> dict:
+    """ImagePositionPatient, ImageOrientationPatient, PixelSpacing and SliceThickness of an ISMRMRD
+    image header (numbers, before formatting); see the module docstring for the convention. An image
+    without an orientation is placed axially (``AXIAL``)."""
+    read, phase = (np.asarray(head["read_dir"], np.float64), np.asarray(head["phase_dir"], np.float64)) \
+        if oriented(head) else (np.array(AXIAL[0]), np.array(AXIAL[1]))
     centre = np.asarray(head["position"], np.float64)
     nx, ny = int(head["matrix_size"][0]), int(head["matrix_size"][1])
     fov = np.asarray(head["field_of_view"], np.float64)
@@ -330,9 +350,15 @@ def _frames_per_slice(series: _Series) -> dict[int, int]:
     return counts
 
 
-def _timing(ds, head, header, frames: int) -> None:
-    ds.TriggerTime = _ds(float(head["physiology_time_stamp"][0]) * TICK_MS)
-    ds.CardiacNumberOfImages = frames
+def _gated(series: _Series) -> bool:
+    """Cardiac gating: the images carry trigger times (a zero stamp on every image: none)."""
+    return any(int(i.head["physiology_time_stamp"][0]) for i in series.images)
+
+
+def _timing(ds, head, header, frames: int, gated: bool) -> None:
+    if gated:  # TriggerTime is type 2C: present only for a gated scan (ScanOptions CG)
+        ds.TriggerTime = _ds(float(head["physiology_time_stamp"][0]) * TICK_MS)
+        ds.CardiacNumberOfImages = frames
     stamp = int(head["acquisition_time_stamp"])
     if stamp:
         seconds = (stamp * TICK_MS / 1000.0) % 86400.0
@@ -488,8 +514,7 @@ def _common(header, series: _Series, scan: str):
     ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]  # reconstructed from the raw data
     ds.ScanningSequence = _scanning_sequence(header)
     ds.SequenceVariant = "NONE"
-    gated = any(int(i.head["physiology_time_stamp"][0]) for i in series.images)
-    ds.ScanOptions = "CG" if gated else ""  # cardiac gating: the images carry trigger times
+    ds.ScanOptions = "CG" if _gated(series) else ""
     ds.MRAcquisitionType = "2D"
     # type 2C (all but echo-planar spoiled sequences): empty where the header has no TR
     ds.RepetitionTime = _ds(float(sequence("TR"))) if sequence("TR") is not None else ""

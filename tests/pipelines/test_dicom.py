@@ -353,6 +353,21 @@ def test_dciodvfy_finds_no_errors(tiny):
     assert dciodvfy_errors(folder) == []
 
 
+def test_another_producers_file_without_orientation_or_ecg(shepp_logan, tmp_path, caplog):
+    """ismrmrd-tools' Shepp-Logan (an independent producer): zero read/phase directions and no trigger
+    stamps. Written axially with a warning, no TriggerTime (type 2C: only for gated scans)."""
+    images = tmp_path / "images.h5"
+    replay_file(shepp_logan, images, {"method": "zero-filled"}, show_progress=False, dicom=tmp_path / "dicom")
+    assert "written as axial" in caplog.text
+    datasets = read_folder(tmp_path / "dicom")["series_001_image"]
+    assert len(datasets) == len(read_images(images)[0].headers)
+    for ds in datasets:
+        assert [float(v) for v in ds.ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
+        assert "TriggerTime" not in ds and ds.ScanOptions == ""
+    if shutil.which("dciodvfy"):
+        assert dciodvfy_errors(tmp_path / "dicom") == []
+
+
 def test_export_refuses_a_folder_in_use_and_bad_input(tiny, tmp_path, capsys):
     _, images, folder = tiny
     with pytest.raises(UserError, match="not empty"):
