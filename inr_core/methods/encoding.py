@@ -12,15 +12,19 @@ method solves the same least-squares problem ``min ||A x - y||^2 (+ regulariser)
 With orthonormal transforms and ESPIRiT maps (``sum |s|^2 = 1``), ``||A^H A|| ~ 1`` and ``A^H y``
 lives on the intensity scale of the true image; relative regularisation weights rely on that.
 ``A.gram`` is ``S^H (F^H M F) S`` / ``S^H (N^H w N) S`` using each factor's cheap gram (Toeplitz
-for the NUFFT).
+for the NUFFT), applied coil by coil through buffers kept with the operator
+(``inr_core.operators.normal``: no coil-expanded temporaries per iteration).
 """
 
 from __future__ import annotations
+
+from functools import cached_property
 
 import torch
 
 from inr_core.data import CartesianCine, RadialCine
 from inr_core.operators import CartesianSampling, CoilSensitivity, LinearOperator, RadialNUFFT, radial_density
+from inr_core.operators.normal import sense_normal
 
 
 class SenseEncoding(LinearOperator):
@@ -35,9 +39,11 @@ class SenseEncoding(LinearOperator):
     def adjoint(self, y):
         return self.sense.H(self.kspace_op.H(y))
 
-    @property
+    @cached_property
     def gram(self):
-        return self.sense.H @ self.kspace_op.gram @ self.sense
+        # coil by coil through buffers kept with the operator (inr_core.operators.normal): no per-call
+        # coil-expanded temporaries; cached so the power iteration and the solver share the buffers
+        return sense_normal(self.sense, self.kspace_op)
 
 
 def encoding(data: CartesianCine | RadialCine, maps: torch.Tensor, toeplitz: bool = True):

@@ -85,6 +85,11 @@ class RadialNUFFT(LinearOperator):
     def gram(self):
         if not self.toeplitz:
             return self.H @ self
+        return _ToeplitzGram(self.toeplitz_kernel, self.image_shape)
+
+    @property
+    def toeplitz_kernel(self) -> torch.Tensor:
+        """``(T, 1, 2ny, 2nx)``: the transfer function of ``N^H w N`` on the 2x grid, built on first use."""
         if self._kernel is None:
             import torchkbnufft as tkbn
 
@@ -94,7 +99,7 @@ class RadialNUFFT(LinearOperator):
             # 4 ny nx where our NUFFT's scale**2 is 1 / (ny nx): hence the factor 4 (checked in the tests).
             grid_ratio = 4.0
             self._kernel = (kernel * grid_ratio)[:, None]  # (T, 1, 2ny, 2nx)
-        return _ToeplitzGram(self._kernel, self.image_shape)
+        return self._kernel
 
 
 class _ToeplitzGram(LinearOperator):

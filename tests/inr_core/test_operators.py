@@ -131,3 +131,33 @@ def test_temporal_difference_conventions():
     x = torch.arange(4.0).to(torch.complex64)[:, None]
     assert TemporalDifference(cyclic=True)(x).real.flatten().tolist() == [1, 1, 1, -3]
     assert TemporalDifference(cyclic=False)(x).real.flatten().tolist() == [1, 1, 1, 0]
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (15, 12)])
+@pytest.mark.parametrize("trajectory", ["cartesian", "radial"])
+def test_buffered_normal_equals_the_composition(shape, trajectory):
+    # The encodings' grams run coil by coil through kept buffers (odd sizes too: the folded shifts).
+    from inr_core.data import CartesianCine, RadialCine
+    from inr_core.methods.encoding import encoding
+    from inr_core.operators.normal import CartesianSenseNormal, ToeplitzSenseNormal
+
+    maps = _randn(C, *shape, seed=7)
+    maps = maps / maps.abs().pow(2).sum(0).sqrt()
+    if trajectory == "cartesian":
+        mask = torch.rand(T, shape[0], generator=torch.Generator().manual_seed(3)) < 0.4
+        a, _ = encoding(CartesianCine(_randn(T, C, *shape), mask), maps)
+        kind = CartesianSenseNormal
+    else:
+        traj = radial_trajectory(T, 5, shape[0])
+        a, _ = encoding(RadialCine(_randn(T, C, 5, 2 * shape[0]), traj, shape), maps)
+        kind = ToeplitzSenseNormal
+    normal = a.gram
+    assert isinstance(normal, kind) and a.gram is normal
+    for seed in (1, 2):  # the second call reuses the first's buffers and must not see its values
+        x = _randn(T, *shape, seed=seed)
+        expected = normal.fallback(x)  # S^H G S composed from the factors
+        # float32 rounding only: the sum over coils runs in another order
+        torch.testing.assert_close(normal(x), expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+    x = x.clone().requires_grad_()
+    normal(x).abs().sum().backward()  # under autograd it falls back to the composition
+    assert x.grad is not None and torch.isfinite(torch.view_as_real(x.grad)).all()
