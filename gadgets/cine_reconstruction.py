@@ -1,8 +1,9 @@
 """CineReconstruction: the cine chain as one Gadgetron external target.
 
-CineBuffer -> CoilMaps -> Reconstruction -> ImageExport, composed in-process because the items
-between them (``CineSlice``) are not ISMRMRD types and cannot cross a Gadgetron node boundary.
-Acquisitions in, images out; every property of the node reaches every stage (each reads its own).
+CineBuffer -> CoilMaps (the front end's slice stages, ``gadgets.front_end``) -> Reconstruction ->
+ImageExport, composed in-process because the items between them (``CineSlice``) are not ISMRMRD types
+and cannot cross a Gadgetron node boundary. Acquisitions in, images out; each property of the node
+goes to the stage that declares it (``gadgets.base.Chain.route``), an unknown one is an error.
 
 The stages after the buffer run on a ``SliceWorker`` thread: while one slice of a stack
 reconstructs, the node keeps buffering the next one's readouts; the images, and their order, are
@@ -10,15 +11,14 @@ those of the stages run one after the other (``gadgets.slice_worker``).
 """
 
 from gadgets.base import Chain
-from gadgets.cine_buffer import CineBuffer
-from gadgets.coil_maps import CoilMaps
+from gadgets.front_end import SLICE_STAGES
 from gadgets.image_export import ImageExport
 from gadgets.reconstruction import Reconstruction
 from gadgets.slice_worker import SliceWorker
 
 
 class CineReconstruction(Chain):
-    stages = (CineBuffer, CoilMaps, Reconstruction, ImageExport)
+    stages = (*SLICE_STAGES, Reconstruction, ImageExport)
 
     def configure(self) -> None:
         super().configure()

@@ -164,43 +164,28 @@ def front_end(raw_path: Path, coil_maps_too: bool = True):
     Returns ``(item, raw)`` (``pipelines.ismrmrd_io.RawFile``); ``coil_maps_too=False`` stops before
     ESPIRiT.
     """
-    from gadgets.base import Chain
-    from gadgets.cine_buffer import CineBuffer
-    from gadgets.coil_maps import CoilMaps
-    from gadgets.noise import NoisePrewhitening
-    from gadgets.oversampling import RemoveReadoutOversampling
+    from gadgets.front_end import cine_slices
     from pipelines.ismrmrd_io import open_raw
 
     raw = open_raw(raw_path)
-    stages = [NoisePrewhitening(), RemoveReadoutOversampling(), CineBuffer()]
-    if coil_maps_too:
-        stages.append(CoilMaps())
-    chain = Chain(stages=stages)
-    chain.setup({}, raw.header)
-    items = list(chain.stream(raw.acquisitions()))
+    items = cine_slices(raw.header, raw.acquisitions(), coil_maps=coil_maps_too)
     if len(items) != 1:
         raise ValueError(f"{raw_path}: {len(items)} slices; the BART comparison takes single-slice files")
     return items[0], raw
 
 
-def _typed_or_note(item, name: str):
-    # The chain is moving these from untyped ``notes`` to typed CineSlice fields; read either.
-    value = getattr(item, name, None)
-    if value is None:
-        value = getattr(item, "notes", {}).get(name)
-    if value is None:
-        return None
-    return np.asarray(value.cpu() if hasattr(value, "cpu") else value)
+def _array(value) -> np.ndarray | None:
+    return None if value is None else np.asarray(value.cpu() if hasattr(value, "cpu") else value)
 
 
 def intensity_of(item) -> np.ndarray | None:
     """The ``(ny, nx)`` factor the chain multiplies into every method's images (see gadgets.reconstruction)."""
-    return _typed_or_note(item, "intensity")
+    return _array(item.intensity)
 
 
 def whitener_of(item) -> np.ndarray | None:
     """The ``(C, C)`` prewhitening matrix the data went through, or None."""
-    return _typed_or_note(item, "whitener")
+    return _array(item.whitener)
 
 
 def intensity_for_maps(maps: np.ndarray, whitener: np.ndarray | None) -> np.ndarray | None:

@@ -19,7 +19,7 @@ COMMANDS = {
     "openrecon-label": ("pipelines.openrecon_label",
                         "print the OpenRecon container label (JSON, or base64 for the image) made from the settings"),
     "methods": ("pipelines.methods_command", "list reconstruction methods and their options"),
-    "bench": ("pipelines.bench", "measure quality, speed and memory of the methods"),
+    "bench": ("pipelines.bench_command", "measure quality, speed and memory of the methods"),
     "train": ("pipelines.train", "train a trained method's weights (gen-inr) on simulated or raw data"),
     "emulate": ("pipelines.streaming.emulator",
                 "stream a raw file to a Gadgetron server like a scanner, write the images"),

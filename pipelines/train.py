@@ -89,7 +89,8 @@ def config_from(args):
 
 
 def sources(args):
-    from inr_core.methods.inr.gen_inr_data import COILS, SIZES, SimulatedSource, load_raw_folder
+    from inr_core.methods.inr.gen_inr_data import COILS, SIZES, SimulatedSource
+    from pipelines.training_data import load_raw_folder
 
     if args.raw:
         try:

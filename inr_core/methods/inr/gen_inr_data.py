@@ -19,7 +19,7 @@ resumed run sees exactly the batches an uninterrupted one would:
   noise (the chain prewhitens before any method runs); in 85% of the samples the coil maps are zero
   outside the object (:func:`object_support`), as ESPIRiT's are. Targets are the noise-free images.
 - :class:`RawSource`: frames of fully sampled ISMRMRD files, read through the chain's own front end
-  (prewhitening, oversampling removal, cine buffer); targets are the fully sampled coil images.
+  (``pipelines.training_data.load_raw_folder``); targets are the fully sampled coil images.
 
 Masks: equispaced every R-th line plus a central block of 8% of the lines, R drawn per sample
 (``r_range``, default 2-8); with ``kt_fraction`` > 0 that share of samples uses one frame of a
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -335,37 +334,3 @@ class RawSource:
         pick = lambda idx: RawSource([self.frames[i] for i in idx], [self.maps[i] for i in idx],  # noqa: E731
                                      [self.files[i] for i in idx])
         return pick(train), pick(val)
-
-
-def load_raw_folder(folder: str | Path) -> RawSource:
-    """Every ``*.h5`` raw file under ``folder``, through the chain's front end; each must be fully sampled."""
-    from gadgets.base import Chain
-    from gadgets.cine_buffer import CineBuffer
-    from gadgets.noise import NoisePrewhitening
-    from gadgets.oversampling import RemoveReadoutOversampling
-    from pipelines.ismrmrd_io import open_raw
-
-    paths = sorted(Path(folder).rglob("*.h5"))
-    if not paths:
-        raise ValueError(f"{str(folder)!r}: no ISMRMRD raw files (*.h5) to train on")
-    from inr_core.coils import estimate_coil_maps
-
-    frames, maps, files = [], [], []
-    for path in paths:
-        raw = open_raw(path)
-        if raw.trajectory != "cartesian":
-            raise ValueError(f"{str(path)!r}: gen-inr trains on Cartesian data, this file is {raw.trajectory}")
-        chain = Chain(stages=[NoisePrewhitening(), RemoveReadoutOversampling(), CineBuffer()])
-        chain.setup({}, raw.header)
-        for item in chain.stream(raw.acquisitions()):
-            data = item.data
-            missing = int((~data.mask.bool()).sum())
-            if missing:
-                raise ValueError(f"{str(path)!r}: not fully sampled ({missing} of {data.mask.numel()} frame lines "
-                                 f"missing); training needs fully sampled k-space")
-            slice_maps = estimate_coil_maps(data).to(torch.complex64)
-            for t in range(data.frames):
-                frames.append(data.kspace[t].to(torch.complex64))
-                maps.append(slice_maps)
-                files.append(str(path))
-    return RawSource(frames, maps, files)
