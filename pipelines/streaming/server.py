@@ -7,9 +7,20 @@ name (message 1) that must resolve to a file directly inside the configured fold
 (message 2) whose nodes the embedded host accepts -- it imports only modules of the ``gadgets``
 package -- so a client can make the server neither read an arbitrary file nor import arbitrary code.
 
-Errors go back as Gadgetron sends them: one TEXT message with one line, then CLOSE.
+Errors go back as Gadgetron sends them: one TEXT message with one line, then CLOSE. Expected
+failures (a bad scan, configuration or setting: ``UserError``, ``GadgetError``, ``ProtocolError``)
+are one ERROR line in the log; a traceback only for an unexpected exception (a bug).
 
-Robustness (docs/streaming.md, "Robustness"): ``max_clients`` bounds the connections holding a slot;
+FIRE / python-ismrmrd-server clients: a TEXT message of JSON (``{"parameters": {...}}``, the
+"configAdditional") before the data sets the chain's settings the way ``--set`` does and may choose
+the chain (``config``/``customconfig``): ``pipelines.streaming.parameters``.
+
+Robustness (docs/streaming.md, "Robustness"; docs/robustness.md): a connection takes a slot only
+once its configuration and header have arrived within ``handshake_timeout_s``; until then it waits
+in a pool of at most ``max_handshakes`` (the oldest dropped when a new one comes), so idle sockets
+cannot keep scans out. Every message's size is checked against the header's limits and the
+server's memory budget before it is read (``protocol.Limits``, ``protocol.MemoryBudget``).
+``max_clients`` bounds the connections holding a slot;
 ``compute_slots`` bounds the scans computing at once (the others wait in a FIFO queue, their
 position logged); a scan's data is read to its CLOSE before it queues for compute; a scan whose
 client has gone (EOF seen by a watcher thread) or that passed its deadline stops at the next item,
@@ -26,14 +37,17 @@ import select
 import socket
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ismrmrd
 
-from gadgets.base import describe
+from gadgets.base import GadgetError, describe
+from inr_core.progress import Progress
 from pipelines.errors import UserError
 from pipelines.host import CONFIG_DIR, Pipeline, parse_config
 from pipelines.streaming import protocol
+from pipelines.streaming.parameters import SOURCE, parse_config_additional
 from pipelines.validation import check_acquisition
 
 log = logging.getLogger(__name__)
@@ -42,6 +56,13 @@ DRAIN_S = 30.0  # after an error, how long we read and drop the client's remaini
 DRAIN_BYTES = 256 << 20  # ... and how much of it
 SCAN_DEADLINE_S = 1800.0
 IDLE_TIMEOUT_S = 60.0
+HANDSHAKE_TIMEOUT_S = 10.0  # configuration and header: a scanner sends them at once
+MAX_HANDSHAKES = 64  # connections waiting for their handshake (or draining after a refusal), oldest dropped
+EXPECTED = (UserError, GadgetError, protocol.ProtocolError)  # a bad scan, not a bug: one line, no traceback
+
+
+class ServerBusy(UserError):
+    """Every slot is taken: the client is told so (a warning in the log, not an error of its scan)."""
 
 
 class ScanStopped(BaseException):
@@ -64,6 +85,26 @@ def default_compute_slots(threads: int | None = None) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, threads))
 
 
+def default_memory_budget() -> int:
+    """Half the machine's memory: what the server's connections may hold of received data at once."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError):
+        return 8 << 30
+
+
+@dataclass
+class Opening:
+    """What a scan sends before its data: the configuration (a name or XML text), the header, and any
+    configAdditional JSON texts (before the header, or after it before the first item)."""
+
+    kind: int = 0  # protocol.CONFIG_FILE or CONFIG_TEXT
+    config: str = ""
+    header_xml: bytes = b""
+    header: object = None
+    texts: list[str] = field(default_factory=list)
+
+
 def resolve_config_name(name: str, config_dir: Path = CONFIG_DIR) -> Path:
     """``cartesian`` or ``cartesian.xml`` -> that file in ``config_dir``; nothing else (no paths)."""
     name = name.strip()
@@ -80,12 +121,19 @@ class Server:
     def __init__(self, host: str = "127.0.0.1", port: int = 9002, config_dir: Path = CONFIG_DIR,
                  timeout_s: float = 60.0, max_clients: int = 8, external: bool = False,
                  scan_deadline_s: float = SCAN_DEADLINE_S, idle_timeout_s: float = IDLE_TIMEOUT_S,
-                 compute_slots: int | None = None):
+                 compute_slots: int | None = None, handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+                 max_handshakes: int = MAX_HANDSHAKES, memory_budget_bytes: int | None = None):
         self.config_dir = Path(config_dir)
         self.external = external  # nodes as `python -m gadgetron` children, as Gadgetron runs them
         self.timeout_s = timeout_s
         self.scan_deadline_s = scan_deadline_s
         self.idle_timeout_s = idle_timeout_s
+        self.handshake_timeout_s = handshake_timeout_s
+        self.max_handshakes = max_handshakes
+        self.budget = protocol.MemoryBudget(memory_budget_bytes or default_memory_budget())
+        # Connections holding no slot (handshaking, or draining after a refusal), oldest first.
+        self.unslotted: collections.OrderedDict[int, socket.socket] = collections.OrderedDict()
+        self.unslotted_lock = threading.Lock()
         self.compute_slots = compute_slots or default_compute_slots()
         self.computing = 0
         self.queue: collections.deque = collections.deque()
@@ -121,28 +169,50 @@ class Server:
             except OSError:
                 break  # listener closed
             self.threads = [t for t in self.threads if t.is_alive()]
+            self._admit(sock)
             thread = threading.Thread(target=self._client, args=(sock, peer), name=f"client-{peer[1]}", daemon=True)
             thread.start()
             self.threads.append(thread)
 
+    # -- connections without a slot ------------------------------------------------------------------
+    def _admit(self, sock: socket.socket) -> None:
+        """Into the pool of connections holding no slot; when it is full the oldest goes (its socket is
+        shut down, so its reads end at once): a flood of idle sockets cannot keep a real scan out."""
+        with self.unslotted_lock:
+            while len(self.unslotted) >= self.max_handshakes:
+                _, oldest = self.unslotted.popitem(last=False)
+                with contextlib.suppress(OSError):
+                    oldest.shutdown(socket.SHUT_RDWR)
+            self.unslotted[id(sock)] = sock
+
+    def _leave_pool(self, sock: socket.socket) -> bool:
+        """Out of the pool; False when it had been dropped from it."""
+        with self.unslotted_lock:
+            return self.unslotted.pop(id(sock), None) is not None
+
+    def _in_pool(self, sock: socket.socket) -> bool:
+        with self.unslotted_lock:
+            return id(sock) in self.unslotted
+
     # -- one client -----------------------------------------------------------------------------
     def _client(self, sock: socket.socket, peer) -> None:
         sock.settimeout(self.timeout_s)
-        reader = protocol.SocketReader(sock)
-        with contextlib.closing(sock):
-            if not self.slots.acquire(blocking=False):
-                self._fail(sock, reader, f"server busy: {self.slots._initial_value} scans already running")
-                return
-            try:
-                self._scan(sock, reader, peer)
-            finally:
-                self.slots.release()
+        account = self.budget.account()
+        reader = protocol.SocketReader(sock, account=account)
+        slotted = False
+        try:
+            with contextlib.closing(sock):
+                slotted = self._session(sock, reader, peer)
+        finally:
+            account.release_all()
+            if not slotted:
+                self._leave_pool(sock)
 
-    def _scan(self, sock, reader, peer) -> None:
+    def _session(self, sock, reader, peer) -> bool:
+        """Handshake, slot, data, compute, images; every failure answered here. True once a slot was taken."""
         started = time.monotonic()
         deadline = started + self.scan_deadline_s
-        reader.deadline, reader.idle_s = deadline, self.idle_timeout_s
-        sent = 0
+        sent, slotted = 0, False
         gone, done = threading.Event(), threading.Event()
 
         def check() -> None:
@@ -152,16 +222,28 @@ class Server:
                 raise ScanStopped(f"scan deadline of {self.scan_deadline_s:g} s passed", deadline=True)
 
         try:
-            pipeline, header = self._open(reader)
-            log.info("%s:%d: pipeline %s, method %s", *peer[:2], pipeline.name, pipeline.properties.get("method", "?"))
-            items = list(self._items(reader))  # the whole scan, to its CLOSE, before it queues for compute
+            opening = self._handshake(reader, deadline)
+            if not self._leave_pool(sock):
+                raise ConnectionAbortedError("dropped from the connections waiting for their handshake")
+            if not self.slots.acquire(blocking=False):
+                self._admit(sock)  # back among the connections without a slot while it is told so
+                raise ServerBusy(f"server busy: {self.slots._initial_value} scans already running")
+            slotted = True
+            reader.deadline, reader.idle_s, reader.deadline_name = deadline, self.idle_timeout_s, "scan deadline"
+            reader.limits = protocol.Limits.from_header(opening.header)
+            pipeline, items = self._data(reader, opening)
+            log.info("%s:%d: pipeline %s, method %s, %d items", *peer[:2], pipeline.name,
+                     pipeline.properties.get("method", "?"), len(items))
             reader.idle_s = None
             sock.settimeout(self.timeout_s)  # the reads' deadlines may have shortened it
             threading.Thread(target=self._watch, args=(sock, gone, done), name=f"watch-{peer[1]}", daemon=True).start()
+            progress = Progress(f"{peer[0]}:{peer[1]}", terminal=False, logger=log)
             with self._compute_slot(peer, check):
-                for image in pipeline.run(header, items, external=self.external, check=check):
+                for image in pipeline.run(opening.header, items, progress=progress, external=self.external,
+                                          check=check):
                     sock.sendall(protocol.item(image))
                     sent += 1
+            progress.close()
             sock.sendall(protocol.close())
         except ScanStopped as exc:
             if exc.deadline:
@@ -169,25 +251,101 @@ class Server:
             else:
                 log.warning("%s:%d: client lost (%s); scan cancelled after %.1f s", *peer[:2], exc,
                             time.monotonic() - started)
-            return
+            return slotted
         except protocol.DeadlineExceeded as exc:
             self._drop(sock, peer, exc, started)
-            return
+            return slotted
         except (EOFError, ConnectionError, TimeoutError) as exc:
             # The client went away or fell silent: nothing to tell it; this thread just ends.
-            log.warning("%s:%d: client lost (%s); scan abandoned after %.1f s", *peer[:2], describe(exc),
-                        time.monotonic() - started)
-            return
+            if not slotted and not self._in_pool(sock):
+                log.warning("%s:%d: dropped before its handshake ended: %d newer connections were waiting",
+                            *peer[:2], self.max_handshakes)
+            else:
+                log.warning("%s:%d: client lost (%s); %s after %.1f s", *peer[:2], describe(exc),
+                            "scan abandoned" if slotted else "no scan started", time.monotonic() - started)
+            return slotted
         except Exception as exc:  # noqa: BLE001 - every failure must reach the client as one line
+            expected = isinstance(exc, EXPECTED)
             message = str(exc) if isinstance(exc, UserError) else describe(exc)
-            expected = isinstance(exc, (UserError, protocol.ProtocolError))
-            log.error("%s:%d: %s", *peer[:2], message, exc_info=not expected)
+            log.log(logging.WARNING if isinstance(exc, ServerBusy) else logging.ERROR, "%s:%d: %s", *peer[:2],
+                    message, exc_info=not expected)
+            reader.account.release_all()  # what it sent is not kept while its rest is drained
+            reader.account = None
             self._fail(sock, reader, message)
-            return
+            return slotted
         finally:
             done.set()
-            self.served += 1
+            if slotted:
+                self.slots.release()
+                self.served += 1
         log.info("%s:%d: %d images in %.1f s", *peer[:2], sent, time.monotonic() - started)
+        return slotted
+
+    def _handshake(self, reader, deadline: float) -> Opening:
+        """The configuration and the header (and any configAdditional text before the header), within
+        the handshake deadline; no slot is held meanwhile."""
+        handshake = time.monotonic() + self.handshake_timeout_s
+        reader.deadline, reader.idle_s = min(deadline, handshake), self.idle_timeout_s
+        reader.deadline_name = ("scan deadline" if deadline < handshake else
+                                f"handshake deadline of {self.handshake_timeout_s:g} s (configuration and header)")
+        opening = Opening()
+        message_id, payload = protocol.read_message(reader)
+        if message_id not in (protocol.CONFIG_FILE, protocol.CONFIG_TEXT):
+            raise protocol.ProtocolError(f"expected a configuration (message 1 or 2) first, got message {message_id}")
+        opening.kind, opening.config = message_id, payload
+        while True:
+            message_id, payload = protocol.read_message(reader)
+            if message_id == protocol.HEADER:
+                break
+            if message_id != protocol.TEXT:
+                raise protocol.ProtocolError(f"expected the ISMRMRD header (message 3), got message {message_id}")
+            opening.texts.append(payload)
+        try:
+            opening.header = ismrmrd.xsd.CreateFromDocument(payload)
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the client's header
+            raise UserError(f"the ISMRMRD header does not parse: {protocol.one_line(exc)}") from None
+        opening.header_xml = payload
+        return opening
+
+    def _data(self, reader, opening: Opening) -> tuple[Pipeline, list]:
+        """configAdditional texts up to the first item, then the chain (configured from them), then the
+        rest of the scan to its CLOSE. Waveforms are accepted and dropped: the project's chains use
+        none (Gadgetron would pass them on to nodes that ask for them)."""
+        message_id, payload = protocol.read_message(reader)
+        while message_id == protocol.TEXT:
+            opening.texts.append(payload)
+            message_id, payload = protocol.read_message(reader)
+        pipeline = self._pipeline(opening)
+        items, count = [], 0
+        while message_id != protocol.CLOSE:
+            if message_id == protocol.ACQUISITION:
+                check_acquisition(payload, count)
+                count += 1
+            if message_id in (protocol.ACQUISITION, protocol.IMAGE):
+                items.append(payload)
+            elif message_id == protocol.TEXT:
+                raise UserError("a configAdditional text (message 5) must come before the data")
+            elif message_id != protocol.WAVEFORM:
+                raise protocol.ProtocolError(f"unexpected message {message_id} in the data stream")
+            message_id, payload = protocol.read_message(reader)
+        return pipeline, items
+
+    def _pipeline(self, opening: Opening) -> Pipeline:
+        """The chain the configuration message names, or the one the parameters choose (as the reference
+        server: ``customconfig``, then ``config``), with the parameters applied where ``--set`` applies
+        its settings (``Pipeline.override``): the same checks and errors, before any data is read."""
+        settings, config = {}, None
+        for text in opening.texts:
+            additional = parse_config_additional(text)
+            settings.update(additional.settings)
+            config = additional.config or config
+        if config is not None or opening.kind == protocol.CONFIG_FILE:
+            path = resolve_config_name(config if config is not None else opening.config, self.config_dir)
+            pipeline = Pipeline(parse_config(path.read_bytes(), where=path.name), name=path.stem)
+        else:
+            pipeline = Pipeline(parse_config(opening.config, where="configuration text"), name="text")
+        pipeline.override(settings, source=SOURCE)
+        return pipeline
 
     @staticmethod
     def _drop(sock, peer, exc, started) -> None:
@@ -235,41 +393,6 @@ class Server:
                 self.computing -= 1
                 self.queue_changed.notify_all()
 
-    def _open(self, reader) -> tuple[Pipeline, object]:
-        message_id, payload = protocol.read_message(reader)
-        if message_id == protocol.CONFIG_FILE:
-            path = resolve_config_name(payload, self.config_dir)
-            pipeline = Pipeline(parse_config(path.read_bytes(), where=path.name), name=path.stem)
-        elif message_id == protocol.CONFIG_TEXT:
-            pipeline = Pipeline(parse_config(payload, where="configuration text"), name="text")
-        else:
-            raise protocol.ProtocolError(f"expected a configuration (message 1 or 2) first, got message {message_id}")
-        message_id, payload = protocol.read_message(reader)
-        if message_id != protocol.HEADER:
-            raise protocol.ProtocolError(f"expected the ISMRMRD header (message 3), got message {message_id}")
-        try:
-            header = ismrmrd.xsd.CreateFromDocument(payload)
-        except Exception as exc:  # noqa: BLE001 - any parse failure is the client's header
-            raise UserError(f"the ISMRMRD header does not parse: {protocol.one_line(exc)}") from None
-        return pipeline, header
-
-    @staticmethod
-    def _items(reader):
-        """Acquisitions (and images) until CLOSE. Waveforms are accepted and dropped: the project's
-        chains use none (Gadgetron would pass them on to nodes that ask for them)."""
-        count = 0
-        while True:
-            message_id, payload = protocol.read_message(reader)
-            if message_id == protocol.CLOSE:
-                return
-            if message_id == protocol.ACQUISITION:
-                check_acquisition(payload, count)
-                count += 1
-            if message_id in (protocol.ACQUISITION, protocol.IMAGE):
-                yield payload
-            elif message_id not in (protocol.WAVEFORM, protocol.TEXT):
-                raise protocol.ProtocolError(f"unexpected message {message_id} in the data stream")
-
     def _fail(self, sock, reader, message: str) -> None:
         """TEXT + CLOSE, then read and drop the client's remaining data until its CLOSE, or, once a
         message does not parse, raw bytes until it closes (bounded by DRAIN_S and DRAIN_BYTES):
@@ -312,7 +435,17 @@ def add_arguments(parser):
                         help="folder of stream configurations a client may name (default: the packaged ones)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds a client may stay silent (default 60)")
     parser.add_argument("--max-clients", type=int, default=8,
-                        help="connections holding a scan slot, computing or queued (default 8)")
+                        help="connections holding a scan slot, computing or queued (default 8); a connection "
+                             "takes a slot once its configuration and header have arrived")
+    parser.add_argument("--handshake-timeout", type=float, default=HANDSHAKE_TIMEOUT_S,
+                        help="seconds from connecting to the end of the header (configuration, optional JSON "
+                             f"parameters, header); no slot is held meanwhile (default {HANDSHAKE_TIMEOUT_S:g})")
+    parser.add_argument("--max-handshakes", type=int, default=MAX_HANDSHAKES,
+                        help="connections waiting for their handshake without a slot; when full the oldest "
+                             f"is dropped (default {MAX_HANDSHAKES})")
+    parser.add_argument("--memory-budget", type=float, default=None, metavar="GIB",
+                        help="GiB of received scan data the server holds at once over all connections; a "
+                             "message that does not fit is refused before it is read (default: half the memory)")
     parser.add_argument("--compute", type=int, default=None,
                         help="scans computing at once; the others wait in a queue (default: cores // --threads)")
     parser.add_argument("--threads", type=int, default=None,
@@ -329,12 +462,14 @@ def add_arguments(parser):
 def run(args) -> int:
     if not args.configs.is_dir():
         raise UserError(f"configuration folder {str(args.configs)!r} does not exist")
-    for name in ("max_clients", "compute", "threads"):
+    for name in ("max_clients", "compute", "threads", "max_handshakes"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("timeout", "scan_deadline", "idle_timeout"):
-        if not getattr(args, name) > 0:
+    for name in ("timeout", "scan_deadline", "idle_timeout", "handshake_timeout"):
+        if not 0 < getattr(args, name) < float("inf"):
             raise UserError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+    if args.memory_budget is not None and not 0 < args.memory_budget < float("inf"):
+        raise UserError("--memory-budget must be a positive number of GiB")
     if args.threads is not None:
         import torch
 
@@ -342,7 +477,9 @@ def run(args) -> int:
     compute = args.compute or default_compute_slots(args.threads)
     try:
         server = Server(args.host, args.port, args.configs, args.timeout, args.max_clients, args.external_processes,
-                        args.scan_deadline, args.idle_timeout, compute)
+                        args.scan_deadline, args.idle_timeout, compute, handshake_timeout_s=args.handshake_timeout,
+                        max_handshakes=args.max_handshakes,
+                        memory_budget_bytes=None if args.memory_budget is None else int(args.memory_budget * 2**30))
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     try:
