@@ -107,7 +107,8 @@ class SliceWorker:
         if not isinstance(entry.exc, Exception):  # a cancellation: nothing more is wanted
             self.failure = entry
             self._raise_cancellation()
-        log.error("%s failed: %s; the other slices go on", entry.what, entry.exc)
+        # A warning: the scan's failure is raised at the end and its host logs that as the one ERROR line.
+        log.warning("%s failed: %s; the other slices go on", entry.what, entry.exc)
         if self.failure is None:
             self.failure = entry
 
