@@ -28,9 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from inr_core.methods.base import Method
-from inr_core.methods.encoding import encoding
-from inr_core.methods.solvers import lipschitz_bound
+from inr_core.methods.proximal import Iteration, LeastSquares, ProximalMethod
 from inr_core.operators import TemporalDifference
 
 DEFAULT_LAM = {"cartesian": 0.0075, "radial": 0.03}
@@ -44,7 +42,7 @@ class GraspConfig:
     cyclic: bool = True  # temporal difference wraps the last frame onto the first
 
 
-class Grasp(Method):
+class Grasp(ProximalMethod):
     """Temporal total variation with multi-coil data consistency (primal-dual)."""
 
     name = "grasp"
@@ -53,23 +51,26 @@ class Grasp(Method):
     presets = {"fast": {"iterations": 25}, "paper": {"iterations": 60}}
     min_frames = 2
 
-    def reconstruct(self, data, coil_maps, progress):
-        config = self.config
-        a, y = encoding(data, coil_maps)
-        gram = a.gram
-        rhs = a.H(y)
-        d = TemporalDifference(cyclic=config.cyclic)
-        lipschitz = lipschitz_bound(a, rhs)
-        tau, sigma = 1.0 / lipschitz, lipschitz / 8.0
-        lam = (DEFAULT_LAM[data.trajectory] if config.lam is None else config.lam) * float(rhs.abs().max())
+    def iteration(self, problem, data):
+        lam = DEFAULT_LAM[data.trajectory] if self.config.lam is None else self.config.lam
+        return _PrimalDual(problem, TemporalDifference(cyclic=self.config.cyclic), lam * float(problem.rhs.abs().max()))
 
-        x = rhs
-        z = rhs.new_zeros(rhs.shape)
-        total = config.iterations
-        for it in range(total):
-            x_new = x - tau * (gram(x) - rhs + d.H(z))
-            z = z + sigma * d(2 * x_new - x)
-            z = z / (z.abs() / lam).clamp_min(1.0)  # projection onto {|z| <= lambda}, elementwise
-            x = x_new
-            progress(it + 1, total, f"grasp iteration {it + 1}/{total}")
-        return x
+
+class _PrimalDual(Iteration):
+    """Condat-Vu, as in the module docstring: ``x`` starts at ``A^H y``, the TV dual ``z`` at zero."""
+
+    def __init__(self, problem: LeastSquares, d: TemporalDifference, lam: float):
+        self.problem, self.d, self.lam = problem, d, lam
+        self.tau, self.sigma = 1.0 / problem.lipschitz, problem.lipschitz / 8.0
+        self.x, self.z = problem.rhs, problem.rhs.new_zeros(problem.rhs.shape)
+
+    def update(self) -> str:
+        x_new = self.problem.gradient_step(self.x, self.tau, extra=self.d.H(self.z))
+        z = self.z + self.sigma * self.d(2 * x_new - self.x)
+        self.z = z / (z.abs() / self.lam).clamp_min(1.0)  # projection onto {|z| <= lambda}, elementwise
+        self.x = x_new
+        return ""
+
+    @property
+    def result(self):
+        return self.x

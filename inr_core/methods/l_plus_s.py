@@ -39,9 +39,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from inr_core.fft import fft1c, ifft1c
-from inr_core.methods.base import Method
-from inr_core.methods.encoding import encoding
-from inr_core.methods.solvers import lipschitz_bound, singular_value_threshold, soft_threshold
+from inr_core.methods.proximal import Iteration, LeastSquares, ProximalMethod
+from inr_core.methods.solvers import singular_value_threshold, soft_threshold
 
 DEFAULT_LAMBDA_S = {"cartesian": 0.0025, "radial": 0.01}
 
@@ -55,7 +54,7 @@ class LPlusSConfig:
     tol: float = 0.001  # relative change of M at which to stop (paper: 0.0025, which stops too early here)
 
 
-class LPlusS(Method):
+class LPlusS(ProximalMethod):
     """Low-rank plus sparse (temporal Fourier) reconstruction with multi-coil data consistency."""
 
     name = "l-plus-s"
@@ -64,28 +63,32 @@ class LPlusS(Method):
     presets = {"fast": {"iterations": 20}, "paper": {"iterations": 50}}
     min_frames = 2
 
-    def reconstruct(self, data, coil_maps, progress):
-        config = self.config
-        a, y = encoding(data, coil_maps)
-        gram = a.gram
-        rhs = a.H(y)
-        step = 1.0 / lipschitz_bound(a, rhs)
-        lambda_s = DEFAULT_LAMBDA_S[data.trajectory] if config.lambda_s is None else config.lambda_s
-        threshold_s = lambda_s * float(fft1c(rhs, dim=0).abs().max())
-        t = rhs.shape[0]
+    def iteration(self, problem, data):
+        lambda_s = DEFAULT_LAMBDA_S[data.trajectory] if self.config.lambda_s is None else self.config.lambda_s
+        return _LowRankPlusSparse(problem, self.config, lambda_s * float(fft1c(problem.rhs, dim=0).abs().max()))
 
-        m = rhs
-        s = rhs.new_zeros(rhs.shape)
-        total = config.iterations
-        for it in range(total):
-            casorati = (m - s).reshape(t, -1).T
-            l = singular_value_threshold(casorati, config.lambda_l * step).T.reshape(rhs.shape)
-            s = ifft1c(soft_threshold(fft1c(m - l, dim=0), threshold_s * step), dim=0)
-            x = l + s
-            m_new = x - step * (gram(x) - rhs)
-            change = float((m_new - m).norm() / m.norm().clamp_min(1e-30))
-            m = m_new
-            progress(it + 1, total, f"l-plus-s iteration {it + 1}/{total}, change {change:.4f}")
-            if change < config.tol:
-                break
-        return l + s
+
+class _LowRankPlusSparse(Iteration):
+    """The iteration of the module docstring; ``M`` starts at ``A^H y``, ``S`` at zero."""
+
+    def __init__(self, problem: LeastSquares, config: LPlusSConfig, threshold_s: float):
+        self.problem, self.config = problem, config
+        self.step = 1.0 / problem.lipschitz
+        self.threshold_s = threshold_s  # relative to max |F_t A^H y|; times step each iteration
+        self.m = problem.rhs
+        self.l, self.s = problem.rhs, problem.rhs.new_zeros(problem.rhs.shape)
+
+    def update(self) -> str:
+        shape, step = self.m.shape, self.step
+        casorati = (self.m - self.s).reshape(shape[0], -1).T
+        self.l = singular_value_threshold(casorati, self.config.lambda_l * step).T.reshape(shape)
+        self.s = ifft1c(soft_threshold(fft1c(self.m - self.l, dim=0), self.threshold_s * step), dim=0)
+        m_new = self.problem.gradient_step(self.l + self.s, step)
+        change = float((m_new - self.m).norm() / self.m.norm().clamp_min(1e-30))
+        self.m = m_new
+        self.converged = change < self.config.tol
+        return f"change {change:.4f}"
+
+    @property
+    def result(self):
+        return self.l + self.s

@@ -27,9 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from inr_core.methods.base import Method
-from inr_core.methods.encoding import encoding
-from inr_core.methods.solvers import lipschitz_bound
+from inr_core.methods.proximal import FISTA, ProximalMethod
 
 
 @dataclass
@@ -72,7 +70,7 @@ def largest_block_singular_value(x: torch.Tensor, block: int) -> float:
     return float(torch.linalg.matrix_norm(cas, ord=2).max())
 
 
-class LLR(Method):
+class LLR(ProximalMethod):
     """Locally low rank (random-shift blocks, FISTA) with multi-coil data consistency."""
 
     name = "llr"
@@ -80,23 +78,10 @@ class LLR(Method):
     trajectories = ("cartesian", "radial")
     presets = {"fast": {"iterations": 15}, "paper": {"iterations": 40}}
 
-    def reconstruct(self, data, coil_maps, progress):
+    def iteration(self, problem, data):
         config = self.config
-        a, y = encoding(data, coil_maps)
-        gram = a.gram
-        rhs = a.H(y)
-        step = 1.0 / lipschitz_bound(a, rhs)
-        threshold = config.lam * largest_block_singular_value(rhs, config.block)  # = step * lambda, see above
+        # = step * lambda with step = 1 / ||A^H A||, see the module docstring
+        threshold = config.lam * largest_block_singular_value(problem.rhs, config.block)
         shifts = torch.randint(0, config.block, (config.iterations, 2),
                                generator=torch.Generator().manual_seed(config.seed)).tolist()
-
-        x = z = rhs
-        t = 1.0
-        total = config.iterations
-        for it in range(total):
-            x_new = block_svt(z - step * (gram(z) - rhs), threshold, config.block, tuple(shifts[it]))
-            t_new = (1 + (1 + 4 * t * t) ** 0.5) / 2
-            z = x_new + ((t - 1) / t_new) * (x_new - x)
-            x, t = x_new, t_new
-            progress(it + 1, total, f"llr iteration {it + 1}/{total}")
-        return x
+        return FISTA(problem, lambda v, k: block_svt(v, threshold, config.block, tuple(shifts[k])))
