@@ -118,7 +118,9 @@ class Gadgetron:
     worker_port: int  # the <connect> port of this server's cartesian_worker.xml
 
     @classmethod
-    def start(cls, prefix: Path, workdir: Path, timeout_s: float = 30.0) -> Gadgetron:
+    def start(cls, prefix: Path, workdir: Path, timeout_s: float = 30.0, env: dict | None = None) -> Gadgetron:
+        """A server on a free loopback port; ``env`` adds to its environment (e.g. the
+        ``GADGETRON_REMOTE_WORKER_COMMAND`` of a ``<distributed>`` chain's main server)."""
         home = workdir / "home"
         config_dir = home / "share" / "gadgetron" / "config"
         config_dir.mkdir(parents=True)
@@ -139,6 +141,7 @@ class Gadgetron:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "GADGETRON_EXTERNAL_LOG_LEVEL": "WARNING",
             "OMP_WAIT_POLICY": "PASSIVE",  # Gadgetron warns without it (busy-waiting OpenMP threads)
+            **(env or {}),
         }
         port = free_port()
         stdout_path, log_path = workdir / "gadgetron.stdout", workdir / "gadgetron.log"
