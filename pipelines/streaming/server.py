@@ -266,7 +266,7 @@ class Server:
             return slotted
         except Exception as exc:  # noqa: BLE001 - every failure must reach the client as one line
             expected = isinstance(exc, EXPECTED)
-            message = str(exc) if isinstance(exc, UserError) else describe(exc)
+            message = protocol.one_line(exc) if expected else describe(exc)
             log.log(logging.WARNING if isinstance(exc, ServerBusy) else logging.ERROR, "%s:%d: %s", *peer[:2],
                     message, exc_info=not expected)
             reader.account.release_all()  # what it sent is not kept while its rest is drained

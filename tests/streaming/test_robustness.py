@@ -6,12 +6,14 @@ succeeds and equals ``replay``. Every wait is bounded (socket timeouts, joins, p
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -352,6 +354,214 @@ def test_worker_refuses_garbage_bad_configs_and_nan(raw, acqs, replayed):
     assert [m for m, _ in first] == [protocol.IMAGE] * len(replayed)
     assert_same_images([p for _, p in again], [p for _, p in first])
     assert (worker.scans, worker.failures) == (5, 3)
+
+
+# -- 7. sizes checked before anything is allocated (issue 23 item 4) -------------------------------------
+class BytesReader:
+    """``read_exactly`` over bytes: what was sent and nothing more (reading past it is an EOFError)."""
+
+    def __init__(self, data: bytes, limits=None, account=None):
+        self.data, self.at, self.limits, self.account = data, 0, limits, account
+
+    def read_exactly(self, n: int) -> bytes:
+        if self.at + n > len(self.data):
+            raise EOFError(f"read past the {len(self.data)} bytes sent")
+        self.at += n
+        return self.data[self.at - n:self.at]
+
+
+def claiming(acq, channels: int, samples: int) -> bytes:
+    """An acquisition's message id and fixed header claiming ``channels`` x ``samples``, no payload."""
+    head = acq.getHead()
+    head.active_channels, head.number_of_samples, head.trajectory_dimensions = channels, samples, 0
+    return struct.pack("<H", protocol.ACQUISITION) + bytes(head)
+
+
+def refused_with_peak(reader) -> tuple[str, int]:
+    tracemalloc.start()
+    try:
+        with pytest.raises(protocol.MessageTooLarge) as caught:
+            protocol.read_message(reader)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert reader.at == len(reader.data)  # refused on the header alone: the payload was never asked for
+    return str(caught.value), peak
+
+
+def test_a_header_claiming_65535_channels_by_65535_samples_is_refused_without_allocating(raw, acqs):
+    bomb = claiming(acqs[0], 65535, 65535)  # 65535 * 65535 * 8 bytes = 32 GiB
+    # with the scan's header: receiverChannels 4 and a 96-sample encoded matrix
+    message, peak = refused_with_peak(BytesReader(bomb, protocol.Limits.from_header(raw.header)))
+    assert "65535 channels; the header allows 4" in message and peak < 1 << 20
+    # without a header (a client's reader): ISMRMRD's 1024-channel ceiling
+    message, peak = refused_with_peak(BytesReader(bomb))
+    assert "allows 1024" in message and peak < 1 << 20
+    # within every size limit (1024 x 16384 = 128 MiB) but beyond what the memory budget has left
+    budget = protocol.MemoryBudget(64 << 20)
+    message, peak = refused_with_peak(BytesReader(claiming(acqs[0], 1024, 16384), account=budget.account()))
+    assert "memory budget" in message and peak < 1 << 20 and budget.used == 0
+    # a real readout passes the scan's limits and is reserved from the budget
+    account = budget.account()
+    got = protocol.read_message(BytesReader(protocol.item(acqs[5]), protocol.Limits.from_header(raw.header), account))
+    assert np.array_equal(got[1].data, acqs[5].data) and budget.used == account.held >= acqs[5].data.nbytes
+    account.release_all()
+    assert budget.used == 0
+
+
+@pytest.mark.timeout(60)
+def test_the_server_refuses_a_memory_bomb_at_once_and_serves_on(running, raw, acqs, replayed, opening):
+    server = running(max_clients=2)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        # the bomb's header and nothing more: an answer proves the payload was not waited for
+        sock.sendall(opening + b"".join(protocol.item(a) for a in acqs[:3]) + claiming(acqs[3], 65535, 65535))
+        got = replies(sock)
+    assert [m for m, _ in got] == [protocol.TEXT]
+    assert "claims 65535 channels; the header allows 4" in got[0][1]
+    wait_for(lambda: free_slots(server) == 2 and server.budget.used == 0, 5)
+    good_scan(server, raw, replayed)
+    assert server.budget.used == 0  # every scan gives back what it held
+
+
+@pytest.mark.timeout(60)
+def test_a_scan_larger_than_the_memory_budget_is_refused_before_its_data_is_kept(running, raw, acqs, replayed):
+    server = running(max_clients=2, memory_budget_bytes=200_000)  # the tiny scan holds about 560 kB
+    session = stream(raw, protocol.config_text(chain_text(raw.trajectory, SETTINGS)), port=server.port, timeout_s=30)
+    assert session.images == [] and "memory budget" in session.errors[0]
+    wait_for(lambda: server.budget.used == 0, 5)
+
+
+# -- 8. idle sockets hold no slot: a slot only after the handshake (issue 23 item 4) ---------------------
+def idle_connections(port: int, n: int) -> list[socket.socket]:
+    return [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(n)]
+
+
+@pytest.mark.timeout(90)
+def test_twenty_idle_connections_do_not_keep_a_scan_out_of_two_slots(running, raw, replayed):
+    server = running(max_clients=2, handshake_timeout_s=30, idle_timeout_s=60)
+    idle = idle_connections(server.port, 20)
+    try:
+        wait_for(lambda: len(server.unslotted) == 20, 10)
+        started = time.monotonic()
+        good_scan(server, raw, replayed)  # before: "server busy: 2 scans already running"
+        FIGURES["scan served beside 20 idle connections, 2 slots (s)"] = time.monotonic() - started
+        assert time.monotonic() - started < server.handshake_timeout_s
+        # served while every idle connection is still open, none of them holding a slot
+        assert len(server.unslotted) == 20 and free_slots(server) == 2
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+@pytest.mark.timeout(90)
+def test_waiting_connections_are_bounded_and_dropped_at_the_handshake_deadline(running, raw, replayed):
+    server = running(max_clients=2, handshake_timeout_s=3, idle_timeout_s=60, max_handshakes=5)
+    idle = idle_connections(server.port, 20)
+    try:
+        wait_for(lambda: len(server.unslotted) == 5, 10)  # the 15 oldest were dropped as newer ones came
+        for sock in idle[:15]:
+            assert sock.recv(1 << 16) == b""  # closed by the server, at once
+        good_scan(server, raw, replayed)  # the pool is full of idle sockets: the oldest makes room
+        got = replies(idle[-1])  # a survivor of the pool: told why, then closed, at its deadline
+        assert [m for m, _ in got] == [protocol.TEXT] and "handshake deadline of 3 s" in got[0][1]
+        wait_for(lambda: not server.unslotted, 10)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+# -- 9. a bad scan is one log line; a bug keeps its traceback (issue 23 item 4) ------------------------
+class ServeProcess:
+    """``gadgetron-inr serve`` in its own process, its stderr (the log) going to a file as in production."""
+
+    def __init__(self, tmp_path: Path):
+        self.log_path = tmp_path / "serve.log"
+        with open(self.log_path, "wb") as log_file:
+            self.process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--port", "0",
+                                             "--threads", "1"], cwd=ROOT, stdout=subprocess.PIPE, stderr=log_file)
+        deadline, found = time.monotonic() + 60, None
+        while found is None and time.monotonic() < deadline and self.process.poll() is None:
+            found = re.search(rb"listening on 127\.0\.0\.1:(\d+)", self.log_path.read_bytes())
+            time.sleep(0.1)
+        assert found, self.log_path.read_text()
+        self.port = int(found.group(1))
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> bytes:
+        self.process.terminate()
+        stdout, _ = self.process.communicate(timeout=20)
+        return stdout
+
+
+@pytest.fixture(scope="module")
+def serve_process(tmp_path_factory):
+    server = ServeProcess(tmp_path_factory.mktemp("serve"))
+    yield server
+    assert server.stop() == b""  # nothing on stdout, ever
+
+
+def fail_after_20(raw) -> bytes:
+    fault = ('<external><execute name="gadgets.fault" target="FailAfter" type="python"/><configuration>'
+             '<property name="fail_after" value="20"/></configuration></external>')
+    return chain_text(raw.trajectory, SETTINGS).decode().replace("<stream>", "<stream>" + fault, 1).encode()
+
+
+FAILURES = {  # what the client sends -> words of the one line it gets back and the log gets
+    "forced failure (gadgets/fault.py)": (lambda raw, acqs: stream(raw, protocol.config_text(fail_after_20(raw)),
+                                                                   port=PORT["serve"], timeout_s=60),
+                                          "FailAfter: forced failure after 20 items"),
+    "unsupported trajectory": (lambda raw, acqs: stream(raw, protocol.config_text(
+        chain_text(raw.trajectory, {"method": "hash-inr"})), port=PORT["serve"], timeout_s=60),
+                               "method 'hash-inr' does not support cartesian data"),
+    "unknown configuration (UserError)": (lambda raw, acqs: stream(raw, protocol.config_file("no-such-chain"),
+                                                                   port=PORT["serve"], timeout_s=60),
+                                          "unknown configuration 'no-such-chain'"),
+    "acquisition beyond the header's limits (ProtocolError)": (lambda raw, acqs: bomb_session(raw, acqs),
+                                                               "claims 65535 channels; the header allows 4"),
+}
+PORT: dict[str, int] = {}
+
+
+def bomb_session(raw, acqs):
+    with socket.create_connection(("127.0.0.1", PORT["serve"]), timeout=10) as sock:
+        sock.sendall(protocol.config_text(chain_text(raw.trajectory, SETTINGS)) + protocol.header(raw.header_xml)
+                     + claiming(acqs[0], 65535, 65535))
+        got = replies(sock)
+    return type("Session", (), {"images": [], "errors": [p for _, p in got]})
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", list(FAILURES))
+def test_an_expected_failure_is_one_error_line_and_no_traceback_in_the_server_log(serve_process, raw, acqs, case):
+    PORT["serve"] = serve_process.port
+    before = len(serve_process.log())
+    send, words = FAILURES[case]
+    session = send(raw, acqs)
+    assert session.images == [] and words in session.errors[0]  # the client gets the same line
+    time.sleep(0.2)  # the server logs after it has answered
+    log = serve_process.log()[before:]
+    errors = [line for line in log.splitlines() if line.startswith(("ERROR", "CRITICAL"))]
+    assert len(errors) == 1 and words in errors[0], log
+    assert errors[0].startswith("ERROR pipelines.streaming.server: 127.0.0.1:")
+    assert "Traceback" not in log and "\r" not in log
+
+
+@pytest.mark.timeout(60)
+def test_an_unexpected_exception_keeps_its_traceback(running, raw, monkeypatch, caplog):
+    server = running(max_clients=2)
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(Pipeline, "run", broken)
+    with caplog.at_level(logging.ERROR, logger="pipelines.streaming.server"):
+        session = stream(raw, protocol.config_text(chain_text(raw.trajectory, SETTINGS)), port=server.port,
+                         timeout_s=30)
+    assert session.errors == ["ZeroDivisionError: a bug"]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info and errors[0].exc_info[0] is ZeroDivisionError
 
 
 def test_report_figures(capsys):
