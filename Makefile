@@ -33,6 +33,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -q
 
 # The containerised integration tests (tests/containers, docs/containers.md): host set-up, image build

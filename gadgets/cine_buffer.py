@@ -59,7 +59,7 @@ import torch
 
 from gadgets.base import Gadget, GadgetError, NodeConfig
 from gadgets.items import CineSlice
-from gadgets.noise import WHITENED_MARK
+from gadgets.noise import UNIT_VARIANCE_MARK, WHITENED_MARK
 from inr_core.data import CartesianCine, RadialCine
 from inr_core.noise import prewhitener_from_readouts
 
@@ -239,6 +239,7 @@ class CineBuffer(Gadget):
         self.whitened_by: list[np.ndarray] = []  # marked noise readouts (see gadgets.noise)
         self.noise_dwell = self.imaging_dwell = None
         self.whitener_cache = None
+        self.unit_variance = False  # the marked noise readouts say W was made with preserve_scale=false
         self.index_limits = {name: (int(lim.minimum or 0), int(lim.maximum))
                              for name in ("slice", "phase", "repetition")
                              if (lim := _limit(limits, name)) is not None and lim.maximum is not None}
@@ -254,6 +255,9 @@ class CineBuffer(Gadget):
         if item.is_flag_set(ismrmrd.ACQ_IS_NOISE_MEASUREMENT) and item.is_flag_set(WHITENED_MARK):
             self.whitened_by.append(np.asarray(item.data, np.complex64))
             self.noise_dwell = float(item.sample_time_us)
+            self.unit_variance = item.is_flag_set(UNIT_VARIANCE_MARK)
+            # The W NoisePrewhitening applied, when it ran in this process: not computed a second time.
+            self.whitener_cache = getattr(item, "whitener", None)
             return ()
         for flag, why in SKIPPED.items():
             if item.is_flag_set(flag):
@@ -408,7 +412,8 @@ class CineBuffer(Gadget):
             return None
         if self.whitener_cache is None:
             try:
-                self.whitener_cache = prewhitener_from_readouts(self.whitened_by, self.noise_dwell, self.imaging_dwell)
+                self.whitener_cache = prewhitener_from_readouts(self.whitened_by, self.noise_dwell, self.imaging_dwell,
+                                                                preserve_scale=not self.unit_variance)
             except ValueError as exc:
                 raise GadgetError(f"cannot prewhiten from the noise readouts: {exc}") from None
         return self.whitener_cache
@@ -429,8 +434,7 @@ class CineBuffer(Gadget):
                 calibration[:, row] = buffer.calibration.mean(row)
                 calibration_mask[row] = True
             calibration, calibration_mask = torch.from_numpy(calibration), torch.from_numpy(calibration_mask)
-        return CartesianCine(torch.from_numpy(kspace), torch.from_numpy(mask), calibration, calibration_mask,
-                             meta={"frame_dimension": self.frame_dim})
+        return CartesianCine(torch.from_numpy(kspace), torch.from_numpy(mask), calibration, calibration_mask)
 
     def _radial(self, buffer: _SliceBuffer, frames: list[int], slice_index: int) -> RadialCine:
         per_frame = {f: sorted(k for k in buffer.data.sums if k[0] == f) for f in frames}
@@ -443,7 +447,7 @@ class CineBuffer(Gadget):
         traj = np.stack([np.stack([buffer.trajectories[k] for k in per_frame[f][:spokes]]) for f in frames])
         traj = self._to_cycles_per_fov(traj)
         return RadialCine(torch.from_numpy(np.ascontiguousarray(kspace)), torch.from_numpy(traj),
-                          self.recon_shape, meta={"frame_dimension": self.frame_dim})
+                          self.recon_shape)
 
     def _to_cycles_per_fov(self, traj: np.ndarray) -> np.ndarray:
         kmax = float(np.abs(traj).max()) if traj.size else 0.0

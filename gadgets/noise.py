@@ -15,9 +15,12 @@ from whitened data are normalised to ``W s / |W s|``, so images would carry the 
 factor ``|W s|``. To let the cine chain undo that, the noise readouts are forwarded after the
 whitening starts (property ``forward_noise``, default true), unchanged, still flagged as noise
 (every stage skips them as data) and marked with ``WHITENED_MARK``
-(ACQ_USER8): "the data after these were whitened with the W they give". CineBuffer recomputes W
-from them with the same function (``inr_core.noise.prewhitener_from_readouts``) and CoilMaps
-derives the images' intensity correction from it (``inr_core.coils.coil_maps_and_intensity``).
+(ACQ_USER8): "the data after these were whitened with the W they give", and ``UNIT_VARIANCE_MARK``
+(ACQ_USER7) when ``preserve_scale=false``. In the same process they also carry W itself (attribute
+``whitener``), so W is computed once; across a Gadgetron node boundary only ISMRMRD items travel and
+CineBuffer recomputes the same W from them with the same function
+(``inr_core.noise.prewhitener_from_readouts``). CoilMaps derives the images' intensity correction
+from it (``inr_core.coils.coil_maps_and_intensity``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from inr_core.noise import prewhitener_from_readouts
 log = logging.getLogger(__name__)
 
 WHITENED_MARK = ismrmrd.ACQ_USER8
+UNIT_VARIANCE_MARK = ismrmrd.ACQ_USER7  # with WHITENED_MARK: W was made with preserve_scale=false
 
 
 class NoisePrewhitening(Gadget):
@@ -87,6 +91,9 @@ class NoisePrewhitening(Gadget):
         if self.forward_noise:
             for acq in self.noise:
                 acq.set_flag(WHITENED_MARK)
+                if not self.preserve_scale:
+                    acq.set_flag(UNIT_VARIANCE_MARK)
+                acq.whitener = self.whitener  # read by CineBuffer in this process (see the module docstring)
                 forwarded.append(acq)
         self.noise = []
         return forwarded

@@ -12,7 +12,7 @@ Conventions (shared by every module):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -25,7 +25,6 @@ class CartesianCine:
     # (C, ny, nx) complex with a (ny,) bool line mask. None when the ACS is embedded in the data.
     calibration: torch.Tensor | None = None
     calibration_mask: torch.Tensor | None = None
-    meta: dict = field(default_factory=dict)
 
     trajectory = "cartesian"
 
@@ -46,7 +45,7 @@ class CartesianCine:
 
     @property
     def image_shape(self) -> tuple[int, int]:
-        return tuple(self.kspace.shape[-2:])
+        return int(self.kspace.shape[-2]), int(self.kspace.shape[-1])
 
     @property
     def sampling(self) -> torch.Tensor:
@@ -64,7 +63,6 @@ class RadialCine:
     kspace: torch.Tensor  # (T, C, spokes, samples) complex
     trajectory_k: torch.Tensor  # (T, spokes, samples, 2) float, cycles per FOV
     image_shape: tuple[int, int]
-    meta: dict = field(default_factory=dict)
     # (T, spokes) bool: spokes to use; None = all. False marks a spoke held out of the fit (the INRs'
     # validation spokes): the encoding gives it zero weight, so every method ignores it.
     spoke_mask: torch.Tensor | None = None
@@ -97,4 +95,4 @@ class RadialCine:
         return replace(self, kspace=self.kspace.to(device), trajectory_k=self.trajectory_k.to(device), spoke_mask=mask)
 
 
-CineKSpace = CartesianCine | RadialCine
+CineKSpace = CartesianCine | RadialCine  # what a method receives (inr_core.methods.base)

@@ -13,6 +13,3 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ValueError(f"unknown device {name!r}: use auto, cpu or cuda[:N]")
     return torch.device(name)
 
-
-COMPLEX_DTYPE = torch.complex64
-REAL_DTYPE = torch.float32

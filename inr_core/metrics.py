@@ -17,6 +17,8 @@ NRMSE is ``||recon - ref|| / ||ref||`` per frame on the normalised magnitudes.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -65,7 +67,7 @@ def score(recon, reference, protocol: str = "kp-inr") -> dict:
         ssim.append(structural_similarity(g, r, data_range=1.0))
         norm = np.linalg.norm(g)
         nrmse.append(np.linalg.norm(r - g) / norm if norm > 0 else float(np.linalg.norm(r)))
-    out = {"psnr": np.array(psnr), "ssim": np.array(ssim), "nrmse": np.array(nrmse)}
+    out: dict[str, Any] = {"psnr": np.array(psnr), "ssim": np.array(ssim), "nrmse": np.array(nrmse)}
     summary = {"frames": len(rec), "protocol": protocol}
     for key, values in out.items():
         summary[f"{key}_mean"] = float(np.mean(values))

@@ -50,16 +50,6 @@ def noise_prewhitener(noise, bandwidth_ratio: float = 1.0) -> torch.Tensor:
     return torch.linalg.solve_triangular(chol, eye, upper=False).to(torch.complex64)
 
 
-def apply_prewhitener(w: torch.Tensor, data, coil_axis: int = -2):
-    """``W`` applied along ``coil_axis`` of ``data`` (default ``(..., C, N)``); numpy in, numpy out."""
-    is_numpy = not isinstance(data, torch.Tensor)
-    x = _as_tensor(data)
-    w = _as_tensor(w).to(device=x.device, dtype=x.dtype if x.is_complex() else torch.complex64)
-    x = x.movedim(coil_axis, -1)
-    out = (x.to(w.dtype) @ w.T).movedim(-1, coil_axis)
-    return out.numpy() if is_numpy else out
-
-
 def prewhitener_from_readouts(noise: list, noise_dwell_us: float | None, imaging_dwell_us: float | None,
                               preserve_scale: bool = True) -> np.ndarray:
     """W ``(C, C)`` complex64 from noise readouts (each ``(C, N)``), for imaging readouts of the given dwell.

@@ -19,6 +19,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 EVERY_S = 5.0  # at most one line per long loop this often: a log stays readable, a stuck run is visible
 
@@ -70,7 +71,7 @@ class Progress:
         self.loop_first = 0  # the loop's first ``done``: the time per step is measured from there
         self.loop_lines = 0
         self.bar = None
-        self._redirect = None
+        self._redirect: Any = None  # tqdm's logging redirect while a bar is shown
         if enabled and self.terminal:
             from tqdm import tqdm
 

@@ -33,5 +33,4 @@ def load_real_radial_frame(path: str | Path) -> RadialCine:
         kspace=torch.from_numpy(k.T.astype(np.complex64))[None, None],  # (1, 1, spokes, samples)
         trajectory_k=torch.from_numpy(traj.astype(np.float32))[None],
         image_shape=IMAGE_SHAPE,
-        meta={"source": "MD-CNN radial cine, one frame, one coil"},
     )

@@ -106,7 +106,7 @@ class SimulatedCine:
 
     @property
     def image_shape(self) -> tuple[int, int]:
-        return tuple(self.images.shape[-2:])
+        return int(self.images.shape[-2]), int(self.images.shape[-1])
 
 
 def _rngs(seed: int, n: int) -> list[np.random.Generator]:
@@ -141,9 +141,9 @@ def _loop_coil(x, y, cx, cy, rho: float, ramp_std: float, rng: np.random.Generat
 
 def _unit_norm(maps: list[np.ndarray]) -> torch.Tensor:
     """Stacked maps scaled so that sum_c |s_c|^2 = 1 at every pixel."""
-    maps = np.stack(maps)
-    maps /= np.sqrt((np.abs(maps) ** 2).sum(axis=0, keepdims=True))
-    return torch.from_numpy(maps.astype(np.complex64))
+    stacked = np.stack(maps)
+    stacked /= np.sqrt((np.abs(stacked) ** 2).sum(axis=0, keepdims=True))
+    return torch.from_numpy(stacked.astype(np.complex64))
 
 
 def cardiac_array(coils: int, shape, seed: int = 0) -> torch.Tensor:
@@ -178,7 +178,7 @@ def g_factor(maps, acceleration: int, cov: np.ndarray | None = None) -> np.ndarr
     """SENSE g-factor ``(ny, nx)`` for equispaced undersampling by ``acceleration`` along y (rows):
     g = sqrt(diag((S^H S)^-1) * diag(S^H S)) over each set of ``acceleration`` pixels that alias onto
     each other (rows ny/R apart), with S the coil maps, prewhitened by ``cov`` when given."""
-    s = np.asarray(maps.numpy() if isinstance(maps, torch.Tensor) else maps, dtype=np.complex128)
+    s: np.ndarray = np.asarray(maps.numpy() if isinstance(maps, torch.Tensor) else maps, dtype=np.complex128)
     c, ny, nx = s.shape
     r = int(acceleration)
     if r < 1 or ny % r:

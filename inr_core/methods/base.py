@@ -34,10 +34,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 import torch
 
 from inr_core import settings
-from inr_core.data import CartesianCine, RadialCine
+from inr_core.data import CineKSpace
 
 Progress = Callable[[int, int, str], None]
-Cine = CartesianCine | RadialCine
 ConfigT = TypeVar("ConfigT")
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class Method(Generic[ConfigT]):
         values.update(overrides)
         return settings.build(cls.Config, values, owner=f"method {cls.name!r}", noun="option")
 
-    def output_shape(self, data: Cine) -> tuple[int, int, int]:
+    def output_shape(self, data: CineKSpace) -> tuple[int, int, int]:
         """``(frames, ny, nx)`` of the images this method returns for ``data``.
 
         A method that interpolates returns ``F`` frames over the same cardiac cycle, output frame
@@ -100,11 +99,11 @@ class Method(Generic[ConfigT]):
         """
         return (data.frames, *data.image_shape)
 
-    def __call__(self, data: Cine, coil_maps: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
+    def __call__(self, data: CineKSpace, coil_maps: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
         self.check(data, coil_maps)
         return self.reconstruct(data.to(self.device), coil_maps.to(self.device), progress or no_progress)
 
-    def check(self, data: Cine, coil_maps: torch.Tensor) -> None:
+    def check(self, data: CineKSpace, coil_maps: torch.Tensor) -> None:
         """Refuse data this method cannot reconstruct, with one line naming what to use instead."""
         if data.trajectory not in self.trajectories:
             raise ValueError(f"method {self.name!r} does not support {data.trajectory} data "
@@ -118,7 +117,7 @@ class Method(Generic[ConfigT]):
         if coil_maps.shape[0] != data.coils:
             raise ValueError(f"coil-count mismatch: data has {data.coils} coils, coil maps have {coil_maps.shape[0]}")
 
-    def reconstruct(self, data: Cine, coil_maps: torch.Tensor, progress: Progress) -> torch.Tensor:
+    def reconstruct(self, data: CineKSpace, coil_maps: torch.Tensor, progress: Progress) -> torch.Tensor:
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -48,7 +48,7 @@ class CRNNBlock(nn.Module):
         frames = x.shape[0]
         drive = self.input_conv(x)  # all frames at once: the input part has no recurrence
         h = torch.zeros_like(drive[:1])
-        out = [None] * frames
+        out: list = [None] * frames
         order = range(frames - 1, -1, -1) if self.reverse else range(frames)
         for t in order:
             h = crelu(drive[t:t + 1] + self.hidden_conv(h))

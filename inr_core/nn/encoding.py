@@ -17,6 +17,8 @@ from torch import nn
 class NerfEncoding(nn.Module):
     """``[sin(pi f_l p), cos(pi f_l p)]`` for every coordinate p in [-1, 1] and band f_l."""
 
+    freqs: torch.Tensor  # a buffer (declared for the type checker: nn.Module's attributes are untyped)
+
     def __init__(self, dims: int, bands: int, max_freq: float):
         super().__init__()
         freqs = torch.logspace(0.0, math.log10(max(max_freq, 1.0)), bands) if bands > 1 else torch.ones(1)
@@ -30,6 +32,8 @@ class NerfEncoding(nn.Module):
 
 class GaussianFourierFeatures(nn.Module):
     """``[sin(2 pi B p), cos(2 pi B p)]`` with a fixed random ``B ~ N(0, sigma^2)`` (Tancik et al.)."""
+
+    b: torch.Tensor  # a buffer
 
     def __init__(self, dims: int, features: int, sigma: float, seed: int = 0):
         super().__init__()

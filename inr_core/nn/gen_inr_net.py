@@ -124,6 +124,9 @@ class GenInrNet(nn.Module):
     (B,) effective accelerations -> (B, H, W) complex coil-combined images, ``prior`` + the MLP's
     correction. ``pixels`` (B, P) long: evaluate the MLP only there (training) and return (B, P)."""
 
+    coord_b: torch.Tensor  # buffers (declared for the type checker: nn.Module's attributes are untyped)
+    scale_b: torch.Tensor
+
     def __init__(self, arch: GenInrArch = GenInrArch()):
         super().__init__()
         self.arch = arch
@@ -141,8 +144,8 @@ class GenInrNet(nn.Module):
             layers.append(nn.Linear(fan_in, fan_out))
         self.mlp = nn.ModuleList(layers)
         # A zero last layer: training starts from the zero-filled image, not from random noise added to it.
-        nn.init.zeros_(self.mlp[-1].weight)
-        nn.init.zeros_(self.mlp[-1].bias)
+        nn.init.zeros_(layers[-1].weight)
+        nn.init.zeros_(layers[-1].bias)
         self.chunk = 8192  # MLP rows per pass at inference
 
     def scale_embedding(self, r: torch.Tensor) -> torch.Tensor:

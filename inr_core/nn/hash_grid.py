@@ -27,6 +27,7 @@ uniform +-1e-4.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,6 +47,15 @@ def level_resolutions(levels: int, base_resolution: int, growth: float = 2.0,
 
 class HashGrid(nn.Module):
     """``(n, dims)`` coordinates in [-1, 1] -> ``(n, levels * features)`` (see the module docstring)."""
+
+    # Buffers registered in __init__, declared for the type checker (nn.Module's attributes are untyped).
+    res: torch.Tensor
+    offsets: torch.Tensor
+    level_size: torch.Tensor
+    is_dense: torch.Tensor
+    strides: torch.Tensor
+    primes: torch.Tensor
+    corner_bits: torch.Tensor
 
     def __init__(self, dims: int = 2, levels: int = 16, features: int = 2, base_resolution: int = 16,
                  growth: float = 2.0, table_size: int = 2**19, finest_resolution: int | None = None,
@@ -101,7 +111,9 @@ class HashGrid(nn.Module):
         frac = pos - base  # differentiable with respect to the coordinates
         lower = base.to(torch.int64)
         step = torch.arange(2, device=coords.device)
-        dense, hashed, weights = None, None, None
+        dense: Any = None  # set at the first axis
+        hashed: Any = None
+        weights: Any = None
         for i in range(self.dims):
             v = lower[:, :, i, None] + step  # (n, L, 2): this axis's lower and upper vertex
             d = torch.remainder(v, self.res[:, None] + 1) * self.strides[:, i, None]

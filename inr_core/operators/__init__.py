@@ -8,7 +8,7 @@ from inr_core.operators.base import (
     power_iteration,
 )
 from inr_core.operators.finite_difference import TemporalDifference
-from inr_core.operators.fourier import FFT2, CartesianSampling, Mask
+from inr_core.operators.fourier import FFT2, CartesianSampling
 from inr_core.operators.nufft import RadialNUFFT, TorchKbNufftBackend, radial_density
 from inr_core.operators.sense import CoilSensitivity
 
@@ -18,7 +18,6 @@ __all__ = [
     "CoilSensitivity",
     "Identity",
     "LinearOperator",
-    "Mask",
     "RadialNUFFT",
     "TemporalDifference",
     "TorchKbNufftBackend",

@@ -24,23 +24,6 @@ class FFT2(LinearOperator):
         return Identity()
 
 
-class Mask(LinearOperator):
-    """Multiplication by a boolean k-space mask broadcastable against the data (self-adjoint)."""
-
-    def __init__(self, mask: torch.Tensor):
-        self.mask = mask
-
-    def forward(self, x):
-        return x * self.mask
-
-    def adjoint(self, y):
-        return y * self.mask
-
-    @property
-    def gram(self):
-        return self
-
-
 class CartesianSampling(LinearOperator):
     """Masked FFT: ``(T, C, ny, nx)`` images -> ``(T, C, ny, nx)`` k-space, zero where not acquired.
 

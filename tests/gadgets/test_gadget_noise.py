@@ -70,3 +70,29 @@ def test_channel_mismatch_is_a_gadget_error():
     gadget.process(make_acq(correlated(rng, 64)))
     with pytest.raises(GadgetError, match="coil-count mismatch"):
         list(gadget.process(make_acq(np.ones((2, 64)))))
+
+
+@pytest.mark.parametrize("preserve_scale", ["true", "false"])
+def test_the_cine_buffer_gets_the_w_that_was_applied_computed_once_in_process(preserve_scale, monkeypatch):
+    import gadgets.cine_buffer as cine_buffer
+    from gadgets.cine_buffer import CineBuffer
+
+    rng = np.random.default_rng(4)
+    header = make_header(nx=8, ny=8)
+    gadget = NoisePrewhitening({"preserve_scale": preserve_scale}, header)
+    for _ in range(4):
+        gadget.process(make_acq(correlated(rng, 64), flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT]))
+    out = [a for y in range(8) for a in gadget.process(make_acq(correlated(rng, 8), line=y))]
+    applied = gadget.whitener
+    # In process: the forwarded readouts carry W; the buffer does not compute it again.
+    calls = []
+    real = cine_buffer.prewhitener_from_readouts
+    monkeypatch.setattr(cine_buffer, "prewhitener_from_readouts", lambda *a, **k: calls.append(1) or real(*a, **k))
+    (item,) = CineBuffer({}, header).stream(out)
+    assert item.whitener is applied and not calls
+    # Across a Gadgetron node boundary only the readouts travel: the buffer recomputes the same W,
+    # the unit-variance one too (the mark says which).
+    copies = [ismrmrd.Acquisition.from_bytes(a.to_bytes()) for a in out]
+    (item,) = CineBuffer({}, header).stream(copies)
+    assert calls == [1]
+    np.testing.assert_array_equal(item.whitener, applied)
