@@ -28,6 +28,7 @@ from xml.etree import ElementTree
 import ismrmrd
 
 from inr_core import settings
+from inr_core.allocator import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ class Gadget:
         message with one clear line goes back before the connection is closed by the caller
         (the ``with Connection(...)`` block in ``gadgetron.__main__`` / ``listen`` sends CLOSE).
         """
+        keep_freed_memory()  # a process Gadgetron started: inr_core/allocator.py (once per process)
         # No timeout here: a node downstream of a slow one may wait minutes for its next item;
         # what must not happen is spinning on a closed socket.
         bound_socket(connection, None)

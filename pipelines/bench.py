@@ -205,6 +205,10 @@ def run_one(raw_path: Path, method: str, device_name: str, out_dir: Path, preset
     """
     import torch
 
+    from inr_core.allocator import keep_freed_memory
+
+    keep_freed_memory()  # the benches' spawned children do not pass through the command line
+
     from inr_core.device import resolve_device
     from inr_core.metrics import score as core_score
     from pipelines.evaluate import load_pair, summarise

@@ -9,6 +9,7 @@ import importlib
 import logging
 import sys
 
+from inr_core.allocator import keep_freed_memory
 from pipelines.errors import UserError
 
 COMMANDS = {
@@ -47,6 +48,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()  # once per process, before any command: inr_core/allocator.py
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if a in COMMANDS), None)
     parser = build_parser(only=chosen or "")
