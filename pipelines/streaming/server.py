@@ -45,7 +45,7 @@ import ismrmrd
 from gadgets.base import GadgetError, describe
 from inr_core.progress import Progress
 from pipelines.errors import UserError
-from pipelines.host import CONFIG_DIR, Pipeline, parse_config
+from pipelines.host import CONFIG_DIR, Pipeline, load_settings, parse_config
 from pipelines.streaming import protocol
 from pipelines.streaming.parameters import SOURCE, parse_config_additional
 from pipelines.validation import check_acquisition
@@ -122,8 +122,12 @@ class Server:
                  timeout_s: float = 60.0, max_clients: int = 8, external: bool = False,
                  scan_deadline_s: float = SCAN_DEADLINE_S, idle_timeout_s: float = IDLE_TIMEOUT_S,
                  compute_slots: int | None = None, handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
-                 max_handshakes: int = MAX_HANDSHAKES, memory_budget_bytes: int | None = None):
+                 max_handshakes: int = MAX_HANDSHAKES, memory_budget_bytes: int | None = None,
+                 settings: dict | None = None, settings_source: str = "server settings"):
         self.config_dir = Path(config_dir)
+        # The site's settings (serve --settings FILE.yaml), applied to every scan's chain before its
+        # client's parameters (which override them).
+        self.settings, self.settings_source = dict(settings or {}), settings_source
         self.external = external  # nodes as `python -m gadgetron` children, as Gadgetron runs them
         self.timeout_s = timeout_s
         self.scan_deadline_s = scan_deadline_s
@@ -344,6 +348,7 @@ class Server:
             pipeline = Pipeline(parse_config(path.read_bytes(), where=path.name), name=path.stem)
         else:
             pipeline = Pipeline(parse_config(opening.config, where="configuration text"), name="text")
+        pipeline.override(self.settings, source=self.settings_source)
         pipeline.override(settings, source=SOURCE)
         return pipeline
 
@@ -457,6 +462,20 @@ def add_arguments(parser):
                         "--timeout bounds each read")
     parser.add_argument("--external-processes", action="store_true",
                         help="run each node as a `python -m gadgetron` child process, as Gadgetron does")
+    parser.add_argument("--settings", metavar="FILE.yaml",
+                        help="the site's settings (name: value) for every scan's chain; a client's JSON "
+                             "parameters override them")
+
+
+def check_settings(config_dir: Path, settings: dict, source: str) -> None:
+    """The site's settings against every configuration in ``config_dir`` the embedded host runs, at
+    start: an unknown key or a bad value stops the server, not the first scan."""
+    for path in sorted(config_dir.glob("*.xml")):
+        try:
+            pipeline = Pipeline(parse_config(path.read_bytes(), where=path.name), name=path.stem)
+        except UserError:  # e.g. a <connect> node: Gadgetron's, never run here
+            continue
+        pipeline.override(settings, source=f"{source} (configuration {path.name})")
 
 
 def run(args) -> int:
@@ -475,11 +494,15 @@ def run(args) -> int:
 
         torch.set_num_threads(args.threads)
     compute = args.compute or default_compute_slots(args.threads)
+    settings_file = getattr(args, "settings", None)
+    settings, source = load_settings(settings_file), f"settings file {str(settings_file)!r}"
+    check_settings(args.configs, settings, source)
     try:
         server = Server(args.host, args.port, args.configs, args.timeout, args.max_clients, args.external_processes,
                         args.scan_deadline, args.idle_timeout, compute, handshake_timeout_s=args.handshake_timeout,
                         max_handshakes=args.max_handshakes,
-                        memory_budget_bytes=None if args.memory_budget is None else int(args.memory_budget * 2**30))
+                        memory_budget_bytes=None if args.memory_budget is None else int(args.memory_budget * 2**30),
+                        settings=settings, settings_source=source)
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     try:

@@ -201,3 +201,26 @@ def test_emulate_writes_each_setting_into_the_node_that_declares_it():
              for e in root.iter("external")}
     assert nodes["NoisePrewhitening"] == {"waveforms": "drop", "preserve_scale": "false"}
     assert nodes["CineReconstruction"]["method"] == "cg-sense" and "preserve_scale" not in nodes["CineReconstruction"]
+
+
+def test_serve_settings_file_is_checked_at_start_and_applied_before_a_clients_parameters(tmp_path, capsys):
+    import json
+
+    from pipelines.streaming import protocol
+    from pipelines.streaming.server import Opening, Server
+
+    settings = tmp_path / "site.yaml"
+    settings.write_text("method: cg-sense\niteratons: 3\n")
+    assert main(["serve", "--port", "0", "--settings", str(settings)]) == 2
+    assert _one_error_line(capsys) == (
+        f"gadgetron-inr: error: settings file '{settings}' (configuration cartesian.xml): no setting 'iteratons' "
+        "(nearest: iterations)")
+    server = Server(port=0, settings={"method": "cg-sense", "iterations": 3, "lam": 0.5},
+                    settings_source="settings file site.yaml")
+    try:
+        opening = Opening(kind=protocol.CONFIG_FILE, config="cartesian",
+                          texts=[json.dumps({"parameters": {"iterations": 5}})])
+        props = server._pipeline(opening).nodes[-1].properties
+    finally:
+        server.stop()
+    assert (props["method"], props["iterations"], props["lam"]) == ("cg-sense", "5", "0.5")
