@@ -161,3 +161,21 @@ def test_buffered_normal_equals_the_composition(shape, trajectory):
     x = x.clone().requires_grad_()
     normal(x).abs().sum().backward()  # under autograd it falls back to the composition
     assert x.grad is not None and torch.isfinite(torch.view_as_real(x.grad)).all()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nufft_autograd_gradient_is_its_adjoint(weighted):
+    # The INRs backpropagate through RadialNUFFT: for L = Re<v, A x>, torch's x.grad must be A^H v
+    # (and for L = Re<u, A^H y>, y.grad = A u), else their gradient steps go the wrong way.
+    traj = radial_trajectory(T, 5, N)
+    op = RadialNUFFT(traj, (N, N), weights=radial_density(traj) if weighted else None)
+    x = _randn(T, C, N, N, seed=1).requires_grad_()
+    v = _randn(T, C, 5, 2 * N, seed=2)
+    torch.vdot(v.flatten(), op(x).flatten()).real.backward()
+    expected = op.H(v)
+    assert float((x.grad - expected).norm() / expected.norm()) < 1e-5
+    y = v.clone().requires_grad_()
+    u = _randn(T, C, N, N, seed=3)
+    torch.vdot(u.flatten(), op.H(y).flatten()).real.backward()
+    expected = op(u)
+    assert float((y.grad - expected).norm() / expected.norm()) < 1e-5
