@@ -65,6 +65,7 @@ class Progress:
         self.level = level
         self.clock = clock
         self.count = self.count_first = initial
+        self.counting = False
         self.count_started = self.count_line = clock()
         self.loop: tuple[int, int] | None = None  # (total, last done) of the callback's current loop
         self.loop_started = self.loop_line = 0.0
@@ -112,7 +113,10 @@ class Progress:
                 self.bar.set_postfix_str(message, refresh=False)
             return
         now = self.clock()
-        if now - self.count_line >= self.every_s:
+        if not self.counting:  # the first item: time per item counts from here, not from set-up
+            self.counting, self.count_first = True, self.count
+            self.count_started = self.count_line = now
+        elif now - self.count_line >= self.every_s:
             self.count_line = now
             of = f"/{self.total}" if self.total else ""
             eta = self._eta(self.count, self.count_first, self.total, self.count_started, now)

@@ -136,3 +136,16 @@ def test_json_that_is_not_an_object_of_parameters_is_refused(server, tmp_path):
     done, out = run_client(server, folder, None)
     assert done.returncode == 0, done.stderr
     assert 'configAdditional "parameters" must be a JSON object' in done.stderr
+
+
+@pytest.mark.timeout(60)
+def test_json_parameters_before_the_header_work_too(server, replayed):
+    """The reference client sends its JSON after the header; other FIRE clients send it before."""
+    from pipelines.ismrmrd_io import open_raw
+    from pipelines.streaming import protocol
+    from pipelines.streaming.emulator import stream
+
+    opening = protocol.config_file("cartesian") + protocol.text(json.dumps({"parameters": {"method": "zero-filled"}}))
+    session = stream(open_raw(TINY), opening, port=server.port, timeout_s=30)  # then the header, the data
+    assert session.errors == [] and session.closed
+    assert_equal_images(session.images, replayed)
