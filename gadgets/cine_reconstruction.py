@@ -7,7 +7,8 @@ goes to the stage that declares it (``gadgets.base.Chain.route``), an unknown on
 
 The stages after the buffer run on a ``SliceWorker`` thread: while one slice of a stack
 reconstructs, the node keeps buffering the next one's readouts; the images, and their order, are
-those of the stages run one after the other (``gadgets.slice_worker``).
+those of the stages run one after the other (``gadgets.slice_worker``). As a Gadgetron node the
+worker sends each image the moment it is made (``deliver_to``), not with the next readout.
 """
 
 from gadgets.base import Chain
@@ -19,13 +20,22 @@ from gadgets.slice_worker import SliceWorker
 
 class CineReconstruction(Chain):
     stages = (*SLICE_STAGES, Reconstruction, ImageExport)
+    deliver = None  # set by deliver_to
+
+    def deliver_to(self, deliver) -> None:
+        """Outputs go to ``deliver(item)`` from the worker thread as they are made (call before setup)."""
+        self.deliver = deliver
+
+    def handle(self, connection) -> bool:
+        self.deliver_to(connection.send)  # the node's own thread then only reads: one sender
+        return super().handle(connection)
 
     def configure(self) -> None:
         super().configure()
         if getattr(self, "worker", None) is not None:
             self.worker.close()
         self.worker = SliceWorker(lambda item: self._through((item,), 1), self._flush_after_buffer,
-                                  name=f"{self.name}-slices")
+                                  name=f"{self.name}-slices", deliver=self.deliver)
 
     def process(self, item):
         for out in self.instances[0].process(item):

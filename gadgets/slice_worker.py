@@ -12,8 +12,11 @@ last readout only the last slice is left to do.
 - Bounded: at most ``depth`` completed slices wait for the worker; the buffer thread then waits too
   (back-pressure instead of unbounded memory).
 - Outputs go back in order through a queue; the chain sends what is ready whenever it is called
-  (each readout) and waits for the rest at the end of the stream. A preview series comes out as soon
-  as the worker has made it, before the slice's slow method ends.
+  (each readout) and waits for the rest at the end of the stream. With ``deliver`` (the chain under
+  Gadgetron: ``connection.send``) the worker hands each output over itself the moment it is made, so
+  a slice's images do not wait for the next readout (a stack pauses seconds between breath-holds);
+  the chain's own thread then sends nothing, so the connection has one sender. A preview series
+  comes out as soon as the worker has made it, before the slice's slow method ends.
 - A slice that fails (an ``Exception``) is logged and the others still run; the first failure is
   raised at the end of the stream, after every other slice's images. A cancellation (a
   ``BaseException`` such as the server's ScanStopped, raised inside a progress report) stops the
@@ -45,8 +48,8 @@ class SliceWorker:
     first failure if a slice failed."""
 
     def __init__(self, run: Callable[[object], Iterable], flush: Callable[[], Iterable], depth: int = 2,
-                 name: str = "slice-worker"):
-        self.run, self.flush_stages, self.name = run, flush, name
+                 name: str = "slice-worker", deliver: Callable[[object], None] | None = None):
+        self.run, self.flush_stages, self.name, self.deliver = run, flush, name, deliver
         self.tasks: queue.Queue = queue.Queue(maxsize=depth)
         self.outputs: queue.Queue = queue.Queue()
         self.thread: threading.Thread | None = None
@@ -79,7 +82,11 @@ class SliceWorker:
     def finish(self) -> Iterator:
         """Every remaining output, the flush included; waits for the worker."""
         if self.thread is None:  # no slice at all: the stages' flush runs here
-            yield from self.flush_stages()
+            for out in self.flush_stages():
+                if self.deliver is None:
+                    yield out
+                else:
+                    self.deliver(out)
             return
         self.submit(_FLUSH)
         while True:
@@ -137,7 +144,10 @@ class SliceWorker:
         """Outputs of ``make()`` into the queue as they come; False after a cancellation."""
         try:
             for out in make():
-                self.outputs.put(out)
+                if self.deliver is None:
+                    self.outputs.put(out)
+                else:
+                    self.deliver(out)
         except Exception as exc:  # noqa: BLE001 - one slice's failure must not lose the others
             self.outputs.put(_Failure(exc, what))
         except BaseException as exc:  # noqa: BLE001 - a cancellation, handed to the chain's thread

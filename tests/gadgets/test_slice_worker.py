@@ -80,3 +80,18 @@ def test_a_cancellation_stops_the_worker_at_once():
             list(worker.ready())
         list(worker.finish())
     assert ran == [0]  # nothing runs after the cancellation
+
+
+@pytest.mark.timeout(30)
+def test_deliver_hands_outputs_over_from_the_worker():
+    """Under Gadgetron the worker sends each output itself, at once: the chain's thread sends none."""
+    delivered, threads = [], set()
+
+    def deliver(item):
+        delivered.append(item)
+        threads.add(threading.current_thread().name)
+
+    worker = SliceWorker(lambda item: [item], lambda: ["flushed"], name="w", deliver=deliver)
+    worker.submit(0)
+    worker.submit(1)
+    assert list(worker.finish()) == [] and delivered == [0, 1, "flushed"] and threads == {"w"}
