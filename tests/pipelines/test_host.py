@@ -224,3 +224,15 @@ def test_serve_settings_file_is_checked_at_start_and_applied_before_a_clients_pa
     finally:
         server.stop()
     assert (props["method"], props["iterations"], props["lam"]) == ("cg-sense", "5", "0.5")
+
+
+def test_replay_decodes_the_raw_file_once(small_raw, tmp_path, monkeypatch):
+    import pipelines.ismrmrd_io as io
+
+    decoded = []
+    real = io._acquisition
+    monkeypatch.setattr(io, "_acquisition", lambda *a: decoded.append(1) or real(*a))
+    assert main(["replay", str(small_raw), "--method", TEST_METHOD, "--device", "cpu", "--no-progress",
+                 "--set", "calibration_width=12", "-o", str(tmp_path / "out.h5")]) == 0
+    # checked and reconstructed from the same decoded readouts: one decode per readout
+    assert len(decoded) == io.open_raw(small_raw, check_data=False).count
