@@ -10,6 +10,7 @@ than half of the CPU time of ``llr`` and ``grasp`` was system time (docs/classic
 first call and reused for the life of the operator (one reconstruction); only the ``(T, ny, nx)``
 result is new. The arithmetic is the composition's, term for term (the shifts are permutations, so
 moving them out of the coil loop changes no value); only the sum over coils runs in a loop.
+On CUDA ``sense_normal`` keeps the batched composition (its caching allocator reuses memory already).
 
 Operators built here hold mutable workspaces: one instance must not be applied from two threads at
 once (each reconstruction builds its own). Under autograd (an input that requires grad) they fall
@@ -100,12 +101,16 @@ class ToeplitzSenseNormal(LinearOperator):
 
 
 def sense_normal(sense: LinearOperator, kspace_op: LinearOperator) -> LinearOperator:
-    """``S^H G S`` for coil maps ``sense`` and a k-space operator: the buffered form where there is one
-    (masked Cartesian FFT; Toeplitz radial NUFFT), else the composition of the factors' grams."""
+    """``S^H G S`` for coil maps ``sense`` and a k-space operator: on the CPU the buffered form where there
+    is one (masked Cartesian FFT; Toeplitz radial NUFFT), else the composition of the factors' grams."""
     from inr_core.operators.fourier import CartesianSampling
     from inr_core.operators.nufft import RadialNUFFT
 
     composite = sense.H @ kspace_op.gram @ sense
+    if sense.maps.device.type != "cpu":
+        # CUDA's caching allocator already reuses freed blocks, and one batched call over the coils
+        # keeps the GPU busier than a loop of smaller ones: the buffers are for glibc's sake
+        return composite
     if isinstance(kspace_op, CartesianSampling):
         return CartesianSenseNormal(sense.maps, kspace_op.mask[:, 0, :, 0], composite)
     if isinstance(kspace_op, RadialNUFFT) and kspace_op.toeplitz:
