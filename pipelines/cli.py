@@ -25,7 +25,7 @@ COMMANDS = {
     "emulate": ("pipelines.streaming.emulator",
                 "stream a raw file to a Gadgetron server like a scanner, write the images"),
     "serve": ("pipelines.streaming.server",
-              "a loopback Gadgetron stand-in running the chains with the embedded host"),
+              "an MRD server for Gadgetron and FIRE clients, running the chains with the embedded host"),
     "worker": ("pipelines.streaming.worker",
                "a warm external node for Gadgetron <connect> nodes, one scan after another"),
 }

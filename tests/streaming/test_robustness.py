@@ -470,6 +470,33 @@ def test_waiting_connections_are_bounded_and_dropped_at_the_handshake_deadline(r
             sock.close()
 
 
+@pytest.mark.timeout(60)
+def test_a_scan_beyond_the_slots_is_told_busy_after_its_handshake(running, raw, acqs, replayed, opening):
+    server = running(max_clients=1)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as holder:
+        holder.sendall(opening + protocol.item(acqs[0]))  # handshake done: it holds the one slot
+        wait_for(lambda: free_slots(server) == 0, 10)
+        session = stream(raw, protocol.config_text(chain_text(raw.trajectory, SETTINGS)), port=server.port,
+                         timeout_s=30)
+        assert session.images == [] and session.errors == ["server busy: 1 scans already running"]
+    wait_for(lambda: free_slots(server) == 1 and not server.unslotted, 10)
+    good_scan(server, raw, replayed)
+
+
+@pytest.mark.parametrize(("option", "value", "words"), [
+    ("--handshake-timeout", "0", "--handshake-timeout must be a positive number of seconds"),
+    ("--handshake-timeout", "inf", "--handshake-timeout must be a positive number of seconds"),
+    ("--max-handshakes", "0", "--max-handshakes must be at least 1"),
+    ("--memory-budget", "-1", "--memory-budget must be a positive number of GiB"),
+    ("--memory-budget", "nan", "--memory-budget must be a positive number of GiB"),
+])
+def test_serve_options_are_checked(option, value, words, capsys):
+    from pipelines.cli import main
+
+    assert main(["serve", "--port", "0", option, value]) == 2
+    assert capsys.readouterr().err.strip() == f"gadgetron-inr: error: {words}"
+
+
 # -- 9. a bad scan is one log line; a bug keeps its traceback (issue 23 item 4) ------------------------
 class ServeProcess:
     """``gadgetron-inr serve`` in its own process, its stderr (the log) going to a file as in production."""
