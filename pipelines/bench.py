@@ -103,6 +103,15 @@ def add_arguments(parser):
                         help="where results and images go (default out/bench; the cartesian suite writes into "
                              "its cartesian/ subfolder)")
     parser.add_argument("--speed", type=float, default=1.0, help="streaming: real-time playback speed (default 1)")
+    parser.add_argument("--slices", type=int, nargs="+", default=None, metavar="N",
+                        help="streaming: the first N slices of each raw file (a stack from simulate --slices), "
+                             "one run per N")
+    parser.add_argument("--via", choices=("server", "chain"), default="server",
+                        help="streaming: emulator -> loopback server (default; it reads a scan to its end first) or "
+                             "the readouts straight into the chain in this process, as a Gadgetron node gets them")
+    parser.add_argument("--preview", metavar="METHOD",
+                        help="streaming: the chain also sends METHOD's images first (a preview series); its "
+                             "latency is reported too")
 
 
 def resolve_defaults(args) -> None:

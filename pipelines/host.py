@@ -125,25 +125,25 @@ class Distribution:
 
         index = int(getattr(item.idx, self.dimension)) if isinstance(item, ismrmrd.Acquisition) else min(
             self.chains, default=0)
-        yield from _through(self._chain(index), (item,), 0)
+        yield from through(self._chain(index), (item,), 0)
 
     def flush(self) -> Iterator:
         for index in sorted(self.chains):
-            yield from _flush(self.chains[index])
+            yield from flush_all(self.chains[index])
 
 
-def _through(gadgets, stream: Iterable, start: int) -> Iterator:
+def through(gadgets, stream: Iterable, start: int) -> Iterator:
     if start == len(gadgets):
         yield from stream
         return
     for item in stream:
-        yield from _through(gadgets, gadgets[start].process(item), start + 1)
+        yield from through(gadgets, gadgets[start].process(item), start + 1)
 
 
-def _flush(gadgets) -> Iterator:
+def flush_all(gadgets) -> Iterator:
     """End of stream: flush each node in order; its leftovers still pass the later nodes."""
     for i, gadget in enumerate(gadgets):
-        yield from _through(gadgets, gadget.flush(), i + 1)
+        yield from through(gadgets, gadget.flush(), i + 1)
 
 
 def parse_config(text: str | bytes, where: str = "configuration") -> list[Node | DistributedNode]:
@@ -311,8 +311,8 @@ class Pipeline:
             yield from _checked(run_external(self.nodes, header, items), check)
             return
         gadgets = self.build(header, progress)
-        yield from _checked(_through(gadgets, items, 0), check)
-        yield from _checked(_flush(gadgets), check)
+        yield from _checked(through(gadgets, items, 0), check)
+        yield from _checked(flush_all(gadgets), check)
 
 
 def _one_line(exc: BaseException) -> str:
