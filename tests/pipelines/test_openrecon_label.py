@@ -94,6 +94,29 @@ def test_every_parameter_id_is_a_setting_the_chain_takes():
         Pipeline.load("cartesian", {"methd": "zero-filled"})
 
 
+def test_every_choice_is_taken_by_the_server_path():
+    """Each value the UI can send, as the scanner sends it (configAdditional JSON), through the server's
+    own parsing (pipelines.streaming.parameters) into the chain's typed settings: none is refused. A
+    preset goes with a method that has it; a misspelt key is refused, as the server reports it."""
+    from pipelines.host import Pipeline
+    from pipelines.streaming.parameters import parse_config_additional
+
+    params = parameters(openrecon_label())
+    tried = 0
+    for name, p in params.items():
+        for value in (v["id"] for v in p["values"]):
+            sent = {"config": params["config"]["default"], name: value}
+            if name == "preset" and value != "default":
+                sent["method"] = next(m.name for m in list_methods() if value in m.presets)
+            additional = parse_config_additional(json.dumps({"parameters": sent}))
+            Pipeline.load(additional.config, additional.settings)
+            tried += 1
+    assert tried == sum(len(p["values"]) for p in params.values())
+    with pytest.raises((UserError, ValueError), match="methd"):
+        additional = parse_config_additional(json.dumps({"parameters": {"methd": "zero-filled"}}))
+        Pipeline.load("cartesian", additional.settings)
+
+
 def test_reconstruction_part():
     rec = openrecon_label()["reconstruction"]
     assert rec["transfer_protocol"] == {"protocol": "ISMRMRD", "version": "1.4.1"}
