@@ -88,10 +88,13 @@ class _Series:
 def add_arguments(parser):
     parser.add_argument("images", help="ISMRMRD image file (written by replay, emulate or a Gadgetron client)")
     parser.add_argument("folder", help="output folder for the DICOM files (must not exist, or be empty)")
+    parser.add_argument("--raw", metavar="RAW.h5",
+                        help="take the ISMRMRD header (patient, study, protocol) from this raw file, for image "
+                             "files without one (gadgetron_ismrmrd_client writes none)")
 
 
 def run(args) -> int:
-    counts = export_dicom(args.images, args.folder)
+    counts = export_dicom(args.images, args.folder, raw=args.raw)
     print(f"wrote {sum(counts.values())} DICOM images in {len(counts)} series to {args.folder}", file=sys.stderr)
     return 0
 
@@ -114,12 +117,21 @@ def check_dicom_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
-def export_dicom(images_path: str | os.PathLike, folder: str | os.PathLike) -> dict[int, int]:
+def export_dicom(images_path: str | os.PathLike, folder: str | os.PathLike,
+                 raw: str | os.PathLike | None = None) -> dict[int, int]:
     """Write every image of ``images_path`` to ``folder`` (see the module docstring); returns
-    {SeriesNumber: image count}. Written into a temporary folder beside ``folder`` and renamed, so a
-    failure leaves nothing behind."""
+    {SeriesNumber: image count}. The ISMRMRD header is the image file's own, or the raw file's
+    ``raw`` (which wins). Written into a temporary folder beside ``folder`` and renamed, so a failure
+    leaves nothing behind."""
+    from pipelines.ismrmrd_io import open_raw
+
     folder = check_dicom_folder(folder)
     header, series = read_image_file(images_path)
+    if raw is not None:
+        header = open_raw(raw).header
+    elif header is None:
+        log.warning("%s has no ISMRMRD header: no patient, study or protocol in the DICOM files, UIDs generated "
+                    "(pass the raw file: export-dicom --raw RAW.h5)", images_path)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))

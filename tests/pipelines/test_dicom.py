@@ -384,6 +384,22 @@ def test_export_refuses_a_folder_in_use_and_bad_input(tiny, tmp_path, capsys):
     assert not target.exists()
 
 
+def test_image_file_without_a_header_takes_the_raw_files(tiny, tmp_path, caplog):
+    """gadgetron_ismrmrd_client writes images without the XML header: without --raw, a warning and empty
+    patient attributes; with it, the raw header's."""
+    raw, images, folder = tiny
+    bare = tmp_path / "bare.h5"
+    shutil.copy(images, bare)
+    with h5py.File(bare, "a") as f:
+        del f["dataset/xml"]
+    assert main(["export-dicom", str(bare), str(tmp_path / "plain")]) == 0
+    assert "has no ISMRMRD header" in caplog.text
+    assert read_folder(tmp_path / "plain")["series_001_image"][0].PatientName == ""
+    assert main(["export-dicom", str(bare), str(tmp_path / "dicom"), "--raw", str(raw)]) == 0
+    for a, b in zip(sorted(folder.rglob("*.dcm")), sorted((tmp_path / "dicom").rglob("*.dcm")), strict=True):
+        assert a.read_bytes() == b.read_bytes()  # the same files as from the image file with its header
+
+
 def test_export_dicom_command(tiny, tmp_path, capsys):
     _, images, _ = tiny
     assert main(["export-dicom", str(images), str(tmp_path / "out")]) == 0
