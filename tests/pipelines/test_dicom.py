@@ -77,6 +77,31 @@ def voxel_centres_raw(geo: dict) -> np.ndarray:
             + (r - ny // 2)[..., None] * dy * geo["phase"])
 
 
+def dcm2niix_centres(folder: Path, work: Path) -> np.ndarray:
+    """Every voxel centre (LPS, mm) of the NIfTI volume dcm2niix (Debian's, an independent DICOM reader)
+    makes of ``folder``: its sform applied to every (i, j, k), RAS turned back to DICOM's LPS."""
+    work.mkdir()
+    subprocess.run(["dcm2niix", "-z", "n", "-f", "volume", "-o", str(work), str(folder)], check=True,
+                   capture_output=True, timeout=120)
+    data = (work / "volume.nii").read_bytes()
+    dim = np.frombuffer(data, "<i2", 8, 40)
+    srow = np.frombuffer(data, "<f4", 12, 280).reshape(3, 4).astype(np.float64)  # NIfTI-1 srow_x/y/z
+    ijk = np.stack(np.meshgrid(*(np.arange(n) for n in dim[1:4]), indexing="ij"), -1).reshape(-1, 3)
+    return (ijk @ srow[:, :3].T + srow[:, 3]) * np.array([-1.0, -1.0, 1.0])
+
+
+def check_dcm2niix(folder: Path, raw_path: Path, work: Path) -> None:
+    """dcm2niix's voxel centres are the raw header's, one to one (within its float32 affine's precision):
+    a half-pixel shift, swapped spacings or a wrong slice position would move them by millimetres."""
+    from scipy.spatial import cKDTree
+
+    got = dcm2niix_centres(folder, work)
+    want = np.concatenate([voxel_centres_raw(g).reshape(-1, 3) for g in raw_geometry(raw_path).values()])
+    distance, nearest = cKDTree(want).query(got)
+    assert len(got) == len(want) and len(set(nearest)) == len(want)
+    assert distance.max() < 1e-2  # mm: float32 at a few hundred mm is good to ~1e-4
+
+
 def check_geometry(datasets, raw_path: Path) -> None:
     """Every voxel centre of every image of a one-slice file at the raw header's patient coordinates."""
     geometry = raw_geometry(raw_path)
@@ -181,6 +206,8 @@ def test_non_square_images_put_row_spacing_first(tmp_path):
     assert datasets[0].PatientName == "" and datasets[0].StudyInstanceUID.startswith("2.25.")
     if shutil.which("dciodvfy"):
         assert dciodvfy_errors(tmp_path / "dicom") == []
+    if shutil.which("dcm2niix"):
+        check_dcm2niix(tmp_path / "dicom" / "series_001_image", raw, tmp_path / "nifti")
 
 
 def two_slice_raw(source: Path, path: Path) -> Path:
@@ -249,6 +276,8 @@ def test_stack_geometry_against_the_raw_header(tmp_path, how):
         assert all(int(d.CardiacNumberOfImages) == frames for d in part)
     if shutil.which("dciodvfy"):
         assert dciodvfy_errors(tmp_path / "dicom") == []
+    if shutil.which("dcm2niix"):
+        check_dcm2niix(tmp_path / "dicom" / "series_001_image", raw, tmp_path / "nifti")
 
 
 @pytest.mark.parametrize("output", ["ushort", "complex"])
