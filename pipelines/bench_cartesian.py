@@ -241,6 +241,7 @@ def comparison_tables(rows: list[dict], columns: list[tuple[str, str]], methods:
                         f"{_p_cell(r['p_psnr'], r['p_psnr_reason'])} / {_p_cell(r['p_ssim'], r['p_ssim_reason'])}"]
         lines.append("| " + " | ".join(out) + " |")
 
+    lines += inr_versus_classical(rows, columns, methods)
     baselines = [r["baseline_memory_mb"] for r in rows if r.get("baseline_memory_mb") is not None]
     lines += ["", "## Time and memory", "",
               "Wall time (s) of the whole chain (ESPIRiT included), each run in a fresh process. Peak memory (MB): "
@@ -262,6 +263,56 @@ def comparison_tables(rows: list[dict], columns: list[tuple[str, str]], methods:
                 out += [f"{r['seconds']:.1f}", f"{r['peak_memory_mb']:.0f} {r['memory_kind']}"]
         lines.append("| " + " | ".join(out) + " |")
     return "\n".join(lines) + "\n"
+
+
+def is_inr(method: str) -> bool:
+    """A scan-specific or trained INR (a method under ``inr_core.methods.inr``), not a classical method."""
+    from inr_core.methods import get_method
+
+    try:
+        return get_method(method).__module__.startswith("inr_core.methods.inr")
+    except ValueError:  # not a registered method (a test's stand-in): neither side of the comparison
+        return False
+
+
+def _registered(method: str) -> bool:
+    from inr_core.methods import get_method
+
+    try:
+        get_method(method)
+        return True
+    except ValueError:
+        return False
+
+
+def inr_versus_classical(rows: list[dict], columns: list[tuple[str, str]], methods: list[str]) -> list[str]:
+    """Lines: each INR beside the best classical method of the same run and file (highest mean PSNR),
+    with the PSNR and SSIM differences; nothing when the run has no INR or no classical method."""
+    inrs = [m for m in methods if is_inr(m)]
+    classical = [m for m in methods if not is_inr(m) and _registered(m)]
+    if not inrs or not classical:
+        return []
+    cell = {(r["file"], r["method"]): r for r in rows if not r.get("error")}
+    lines = ["", "## Each INR against the best classical method of this run", "",
+             "Best classical: the classical method with the highest mean PSNR on that file; differences are INR minus "
+             "it (dB, SSIM).", "",
+             "| setting | INR | PSNR | SSIM | best classical | its PSNR | its SSIM | ΔPSNR | ΔSSIM |", "|" + "---|" * 9]
+    for name, label in columns:
+        done = [m for m in classical if (name, m) in cell]
+        if not done:
+            continue
+        best = max(done, key=lambda m: cell[(name, m)]["psnr_mean"])
+        b = cell[(name, best)]
+        for m in inrs:
+            r = cell.get((name, m))
+            if r is None:
+                lines.append(f"| {label} | {m} | failed or not run | — | {best} | {b['psnr_mean']:.2f} | "
+                             f"{b['ssim_mean']:.4f} | — | — |")
+                continue
+            lines.append(f"| {label} | {m} | {r['psnr_mean']:.2f} | {r['ssim_mean']:.4f} | {best} | "
+                         f"{b['psnr_mean']:.2f} | {b['ssim_mean']:.4f} | {r['psnr_mean'] - b['psnr_mean']:+.2f} | "
+                         f"{r['ssim_mean'] - b['ssim_mean']:+.4f} |")
+    return lines
 
 
 def _finite_or_none(value):

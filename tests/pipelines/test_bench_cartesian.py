@@ -129,3 +129,17 @@ def test_markdown_places_methods_and_settings_like_table_1(tmp_path):
             "failed: out of memory | — | — |") in table
     assert "| b | default | — | — | — | — | — | — |" in table  # a method with no rows at all
     assert "| a | 2.0 | 900 cuda | failed | — |" in table
+
+
+def test_each_inr_is_set_beside_the_best_classical_method_of_its_file(tmp_path):
+    from pipelines.bench_cartesian import inr_versus_classical
+
+    def row(file, method, psnr, ssim):
+        return {"file": file, "method": method, "error": None, "psnr_mean": psnr, "ssim_mean": ssim}
+
+    rows = [row("u.h5", "llr", 37.5, 0.98), row("u.h5", "grasp", 36.0, 0.99), row("u.h5", "lr-inr", 38.0, 0.985),
+            row("g.h5", "llr", 30.0, 0.9), {"file": "g.h5", "method": "lr-inr", "error": "boom"}]
+    lines = inr_versus_classical(rows, [("u.h5", "U"), ("g.h5", "G")], ["llr", "grasp", "lr-inr"])
+    assert "| U | lr-inr | 38.00 | 0.9850 | llr | 37.50 | 0.9800 | +0.50 | +0.0050 |" in lines
+    assert "| G | lr-inr | failed or not run | — | llr | 30.00 | 0.9000 | — | — |" in lines
+    assert inr_versus_classical(rows, [("u.h5", "U")], ["llr", "grasp"]) == []  # no INR: no section

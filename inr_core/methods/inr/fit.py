@@ -10,6 +10,12 @@ the same guarantees:
 - with ``keep_best``, the parameters of the lowest training loss seen (a running mean over
   ``best_window`` steps, because batch losses are noisy) are restored at the end: never chosen
   against a ground truth, which a scan does not have;
+- with a ``validate`` function (the loss on held-out readouts that are never fitted,
+  :mod:`inr_core.methods.inr.holdout`): it is evaluated before the first step and every
+  ``validate_every`` steps, the parameters of its lowest value are restored at the end (step 0
+  included: an INR that starts from a classical image returns that image when no step predicts the
+  held-out data better), and the fit stops after ``patience`` evaluations without a new best.
+  This is the one stopping rule of every scan-specific INR; it replaces ``keep_best``;
 - ``progress`` every ``progress_every`` steps and at the end.
 
 ``chunked`` evaluates a network over many query points in pieces of ``chunk`` (memory bound).
@@ -40,6 +46,13 @@ class FitConfig:
     time_budget_s: float = 0.0  # end the fit after this many seconds (0: run all steps)
     keep_best: bool = False  # restore the parameters of the lowest (running-mean) training loss
     best_window: int = 20
+    # honest stopping: fraction of the acquired readouts held out of the fit (0: none), scored every
+    # `validate_every` steps; the best-scoring parameters are restored; stop after `patience` scorings
+    # without a new best (0: never stop early)
+    holdout: float = 0.0
+    validate_every: int = 10
+    patience: int = 0
+    restore_best: bool = True  # False: keep the last step's parameters (to measure what stopping picks)
     progress_every: int = 10
     chunk: int = 32768  # query points per forward pass when predicting
     seed: int = 0
@@ -51,7 +64,9 @@ class FitReport:
     steps: int = 0  # steps taken
     seconds: float = 0.0
     stopped_by_budget: bool = False
-    best_step: int | None = None  # with keep_best: the step whose parameters were restored
+    best_step: int | None = None  # with keep_best or validate: the step whose parameters were restored
+    validation: list[tuple[int, float]] = field(default_factory=list)  # (step, held-out loss)
+    stopped_by_patience: bool = False
 
 
 @contextmanager
@@ -62,13 +77,18 @@ def seeded(seed: int, device: torch.device):
         yield
 
 
+def _snapshot(modules: list[nn.Module]) -> list[dict]:
+    return [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in modules]
+
+
 def fit(modules: list[nn.Module], loss_fn: Callable[[int], torch.Tensor], cfg: FitConfig, progress, label: str,
-        after_step: Callable[[int], None] | None = None, parameters: list[torch.nn.Parameter] | None = None
-        ) -> FitReport:
+        after_step: Callable[[int], None] | None = None, parameters: list[torch.nn.Parameter] | None = None,
+        validate: Callable[[], float] | None = None) -> FitReport:
     """Minimise ``loss_fn(step)`` over the parameters of ``modules`` (or ``parameters``).
 
     ``after_step(step)`` runs after each optimiser step (e.g. a refreshed network input). Run it
-    inside :func:`seeded` so batch draws are reproducible.
+    inside :func:`seeded` so batch draws are reproducible. ``validate()``: the held-out loss of the
+    current parameters (see the module docstring); the state of ``modules`` is what is restored.
     """
     params = parameters if parameters is not None else [p for m in modules for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps,
@@ -76,6 +96,22 @@ def fit(modules: list[nn.Module], loss_fn: Callable[[int], torch.Tensor], cfg: F
     report = FitReport()
     start = time.monotonic()
     best, best_mean, window = None, float("inf"), []
+    every, waited = max(cfg.validate_every, 1), 0
+
+    def check(done: int) -> bool:
+        """Score the held-out readouts after ``done`` steps; True when patience has run out."""
+        nonlocal best, best_mean, waited
+        with torch.no_grad():
+            value = float(validate())
+        report.validation.append((done, value))
+        if value < best_mean:
+            best_mean, report.best_step, best, waited = value, done, _snapshot(modules), 0
+            return False
+        waited += 1
+        return cfg.patience > 0 and waited >= cfg.patience
+
+    if validate is not None:
+        check(0)
     for step in range(cfg.steps):
         lr = max(cfg.lr * cfg.lr_decay ** (step // max(cfg.decay_every, 1)), cfg.lr_min)
         for group in opt.param_groups:
@@ -89,21 +125,23 @@ def fit(modules: list[nn.Module], loss_fn: Callable[[int], torch.Tensor], cfg: F
         report.steps = step + 1
         if after_step is not None:
             after_step(step)
-        if cfg.keep_best:
+        done = step + 1
+        over = cfg.time_budget_s > 0 and time.monotonic() - start > cfg.time_budget_s
+        patience_out = False
+        if validate is not None:
+            if done % every == 0 or done == cfg.steps or over:
+                patience_out = check(done)
+        elif cfg.keep_best:
             window = (window + [value])[-max(cfg.best_window, 1):]
             mean = sum(window) / len(window)
             if len(window) == max(cfg.best_window, 1) and mean < best_mean:
-                best_mean, report.best_step = mean, step + 1
-                best = [m.state_dict() for m in modules]
-                best = [{k: v.detach().clone() for k, v in sd.items()} for sd in best]
-        done = step + 1
-        over = cfg.time_budget_s > 0 and time.monotonic() - start > cfg.time_budget_s
-        if done % max(cfg.progress_every, 1) == 0 or done == cfg.steps or over:
+                best_mean, report.best_step, best = mean, done, _snapshot(modules)
+        if done % max(cfg.progress_every, 1) == 0 or done == cfg.steps or over or patience_out:
             progress(done, cfg.steps, f"{label} step {done}/{cfg.steps} loss {value:.4g}")
-        if over:
-            report.stopped_by_budget = True
+        if over or patience_out:
+            report.stopped_by_budget, report.stopped_by_patience = over, patience_out
             break
-    if best is not None:
+    if best is not None and (validate is None or cfg.restore_best):
         for module, state in zip(modules, best, strict=True):
             module.load_state_dict(state)
     report.seconds = time.monotonic() - start

@@ -24,6 +24,7 @@ import torch
 from inr_core.methods.base import Method
 from inr_core.methods.inr.da_inr import mlp
 from inr_core.methods.inr.fit import FitConfig, chunked, fit, seeded
+from inr_core.methods.inr.holdout import split
 from inr_core.methods.inr.radial_loss import (
     RadialProblem,
     check_out_options,
@@ -82,7 +83,8 @@ class HashInr(Method):
     presets = {
         "paper": {},
         # DA-INR's fast schedule on a smaller table and MLP (not tuned further: it is the baseline)
-        "fast": {"steps": 600, "log2_table_size": 16, "width": 64, "layers": 3, "lr_decay": 0.5, "decay_every": 150},
+        "fast": {"steps": 600, "log2_table_size": 16, "width": 64, "layers": 3, "lr_decay": 0.5, "decay_every": 150,
+                 "holdout": 0.05, "validate_every": 50},  # honest stopping on 5% held-out spokes (inr/fit.py)
     }
 
     def output_shape(self, data) -> tuple[int, int, int]:
@@ -99,7 +101,8 @@ class HashInr(Method):
 
     def reconstruct(self, data, coil_maps, progress):
         cfg, device = self.config, self.device
-        problem = RadialProblem.from_data(data, coil_maps)
+        fit_data, held = split(data, cfg.holdout, cfg.seed)
+        problem = RadialProblem.from_data(fit_data, coil_maps)
         frames, shape = problem.frames, problem.image_shape
         xy = grid_coordinates(shape, device)
         times = frame_times(frames, frames, device)
@@ -127,7 +130,15 @@ class HashInr(Method):
                     loss = loss + cfg.lowrank_weight * torch.linalg.svdvals(casorati).sum() / casorati.numel()
                 return loss
 
-            fit([net], loss_fn, cfg, progress, "hash-inr")
+            validate = None
+            if held is not None:  # the held-out spokes' loss, frames that have any (fit.py: honest stopping)
+                scored = held.spoke_mask.any(1).nonzero().flatten()
+
+                def validate():
+                    images = torch.stack([chunked(net, _rows(xy, times[k]), cfg.chunk).view(shape) for k in scored])
+                    return float(problem.loss(images, scored, mask=held.spoke_mask))
+
+            fit([net], loss_fn, cfg, progress, "hash-inr", validate=validate)
             net.active_levels = None
         return self._predict(net, problem) * problem.scale
 

@@ -210,12 +210,15 @@ def coil_compression(y: torch.Tensor, mask: torch.Tensor, virtual: int) -> torch
     return u[:, :virtual].conj().T.contiguous()
 
 
-def train(data, cfg: PInrConfig, with_kinr: bool, progress=None, warm_kspace: torch.Tensor | None = None
-          ) -> TrainResult:
+def train(data, cfg: PInrConfig, with_kinr: bool, progress=None, warm_kspace: torch.Tensor | None = None,
+          held=None) -> TrainResult:
     """Fit a P-INR (``with_kinr=False``) or KP-INR to one Cartesian cine and predict its full k-space.
 
     ``warm_kspace`` (KP-INR only, (T, C, ny, nx) on the data's scale): a classical reconstruction's
-    k-space, the U-Net's first input in place of zeros at the missing samples.
+    k-space, the U-Net's first input in place of zeros at the missing samples. ``held``: the lines
+    held out of ``data`` (:func:`inr_core.methods.inr.holdout.split`): the training loss (HDR) of their
+    prediction is the fit's validation loss (honest stopping), and the final data consistency puts them
+    back (they are measurements; only the fit and the stopping must not see them).
     """
     device = data.kspace.device
     frames, coils, ny, nx = data.kspace.shape
@@ -281,13 +284,32 @@ def train(data, cfg: PInrConfig, with_kinr: bool, progress=None, warm_kspace: to
                                               base=base)
                     state["features"] = None  # the U-Net runs on the new input at the next step
 
+        validate = None
+        if held is not None:
+            held_index = held.mask[:, :, None].expand(shape).nonzero()
+            held_y = squeeze(held.kspace / scale)[held_index[:, 0], :, held_index[:, 1], held_index[:, 2]]
+            if base is not None:
+                held_y = held_y - base[held_index[:, 0], :, held_index[:, 1], held_index[:, 2]]
+
+            def validate():  # the training loss (HDR) of the prediction at the held-out samples
+                feats = unet(state["input"])[1] if with_kinr else None
+                preds = []
+                for start in range(0, len(held_index), cfg.chunk):
+                    idx = held_index[start:start + cfg.chunk]
+                    p, k = model(_coordinates(idx, shape), _sample_features(feats, idx) if with_kinr else None)
+                    preds.append(p if k is None else 0.5 * (p + k))
+                return float(hdr_loss(torch.cat(preds), held_y, cfg.hdr_eps))
+
         modules = [model] + ([unet] if unet is not None else [])
-        report = fit(modules, loss_fn, cfg, progress or no_progress, label, after_step=after_step)
+        report = fit(modules, loss_fn, cfg, progress or no_progress, label, after_step=after_step,
+                     validate=validate)
         full = _predict(model, unet, state["input"], y, mask, cfg, data_consistency=False, base=base)
     if comp is not None:
         full = torch.einsum("vc,tvyx->tcyx", comp.conj(), full)  # back to every coil (comp has orthonormal rows)
     if cfg.final_data_consistency:
         full = torch.where(data.mask[:, None, :, None].expand_as(y_all), y_all, full)
+        if held is not None:
+            full = torch.where(held.mask[:, None, :, None].expand_as(y_all), held.kspace / scale, full)
     return TrainResult(kspace=full.contiguous() * scale, report=report)
 
 

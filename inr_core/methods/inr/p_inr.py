@@ -8,6 +8,7 @@ options that P-INR uses.
 from __future__ import annotations
 
 from inr_core.methods.base import Method
+from inr_core.methods.inr.holdout import split
 from inr_core.methods.inr.kp_inr import FAST as KP_FAST
 from inr_core.methods.inr.kp_inr import SMOKE as KP_SMOKE
 from inr_core.methods.inr.kspace_inr import PInrConfig, images_from_kspace, train
@@ -26,5 +27,6 @@ class PInr(Method):
     presets = {"fast": FAST, "paper": {}, "smoke": SMOKE}
 
     def reconstruct(self, data, coil_maps, progress):
-        result = train(data, self.config, with_kinr=False, progress=progress)
+        data, held = split(data, self.config.holdout, self.config.seed)
+        result = train(data, self.config, with_kinr=False, progress=progress, held=held)
         return images_from_kspace(result.kspace, coil_maps)

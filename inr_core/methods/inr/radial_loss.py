@@ -12,7 +12,9 @@
 - Loss: L1 on the real and imaginary parts of the multi-coil NUFFT (:class:`RadialNUFFT`, the
   project's one scaling) of the predicted frames times the coil maps against the acquired spokes
   of those frames (DA-INR eq. 9; the mean over samples rather than the sum, which only rescales
-  Adam's step-free objective).
+  Adam's step-free objective). Spokes that the data's ``spoke_mask`` marks as held out
+  (:mod:`inr_core.methods.inr.holdout`) weigh nothing in the gridded image and the loss;
+  ``loss(..., mask=held)`` scores only them (the validation loss).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class RadialProblem:
     gridded: torch.Tensor  # (T, ny, nx) complex: density-compensated adjoint, divided by scale
     scale: float
     backend: TorchKbNufftBackend
+    spoke_mask: torch.Tensor | None = None  # (T, S) bool: the spokes fitted; None = all
 
     @classmethod
     def from_data(cls, data, coil_maps: torch.Tensor) -> RadialProblem:
@@ -85,11 +88,14 @@ class RadialProblem:
         traj = data.trajectory_k.to(kspace.device)
         backend = TorchKbNufftBackend(data.image_shape, device=kspace.device)
         w = radial_density(traj, data.image_shape)[:, None]
+        mask = getattr(data, "spoke_mask", None)
+        if mask is not None:
+            w = w * mask.to(w.device, w.dtype)[:, None, :, None]
         gridded = coil_combine(RadialNUFFT(traj, data.image_shape, backend=backend).H(kspace * w), maps)
         scale = float(gridded.mean(0).abs().max())
         if not scale > 0:
             raise ValueError("radial data: the gridded image is zero everywhere (no signal to fit)")
-        return cls(kspace / scale, traj, maps, gridded / scale, scale, backend)
+        return cls(kspace / scale, traj, maps, gridded / scale, scale, backend, mask)
 
     @property
     def frames(self) -> int:
@@ -107,12 +113,18 @@ class RadialProblem:
             inside = resample(inside, shape)
         return (inside[0, 0] > 0.5).to(torch.float32)
 
-    def loss(self, images: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """Mean L1 of real and imaginary k-space residuals of ``images`` ``(b, ny, nx)`` (frames ``frames``)."""
+    def loss(self, images: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean L1 of real and imaginary k-space residuals of ``images`` ``(b, ny, nx)`` (frames ``frames``),
+        over the spokes of ``mask`` ``(T, S)`` (default: the fitted spokes)."""
         nufft = RadialNUFFT(self.trajectory_k[frames], self.image_shape, backend=self.backend)
         predicted = nufft(images[:, None] * self.maps)
         residual = predicted - self.kspace[frames]
-        return residual.real.abs().mean() + residual.imag.abs().mean()
+        mask = self.spoke_mask if mask is None else mask
+        if mask is None:
+            return residual.real.abs().mean() + residual.imag.abs().mean()
+        m = mask[frames].to(residual.real.dtype)[:, None, :, None]  # (b, 1, S, 1)
+        count = (m.sum() * residual.shape[1] * residual.shape[3]).clamp_min(1.0)
+        return ((residual.real.abs() + residual.imag.abs()) * m).sum() / count
 
 
 def check_out_options(out_scale: float, out_frames: int) -> None:

@@ -1,0 +1,293 @@
+"""LR-INR: a low-rank INR that starts from the best classical image and moves only where the data say so.
+
+    x_t(r) = S(r) * sum_l U_l(r) V_l(t) + R_t(r)
+
+- ``U`` (``rank`` complex spatial basis images): a 2D multi-resolution hash grid
+  (:class:`inr_core.nn.hash_grid.HashGrid`) whose ``2 * rank`` features per level are summed over
+  the levels (no MLP: the levels are a coarse-to-fine parameterisation of the basis images, and with
+  the finest level at the matrix, ``finest_factor`` 1, every basis image is reachable);
+- ``V`` (``rank`` x frames, complex): an explicit temporal basis;
+- ``S``: the support of the coil maps (ESPIRiT maps are zero where no coil sees the object);
+- ``R``: a per-pixel, per-frame residual, penalised by ``residual_weight * ||R||^2``.
+
+Start (step 0 is the classical image, exactly): the classical method of the trajectory (``llr``
+Cartesian, ``grasp`` radial, built through the registry) reconstructs the data the fit sees (held-out
+readouts excluded, :mod:`inr_core.methods.inr.holdout`); ``U`` and ``V`` start from the rank-``rank``
+SVD of that series (``U`` fitted to the basis images in the image domain, ``init_steps`` Adam steps,
+no FFT), ``R`` holds what they miss.
+
+Loss, full batch (every frame, every coil, every step): the SENSE data term of the classical methods,
+``1/2 ||A x - y||^2`` with ``A, y = encoding(...)`` (evaluated as ``1/2 x^H A^H A x - Re x^H A^H y``,
+one gram per step: its gradient is ``A^H A x - A^H y``), plus the classical regulariser at
+``reg_scale`` times its classical weight (LLR's block nuclear norms with a random block shift per
+step, or GRASP's temporal TV), plus the residual penalty. Stopping: the held-out readouts' loss
+(:func:`inr_core.methods.inr.fit.fit`'s ``validate``); the best step is kept, step 0 included.
+
+Measured (figures, ceilings, what each option buys): ``docs/methods-inr-ceilings.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from inr_core.methods.base import Method, get_method, no_progress
+from inr_core.methods.encoding import encoding
+from inr_core.methods.inr.fit import FitConfig, fit, seeded
+from inr_core.methods.inr.holdout import split
+from inr_core.methods.inr.radial_loss import grid_coordinates
+from inr_core.nn.hash_grid import HashGrid
+
+WARM = {"cartesian": "llr", "radial": "grasp"}
+REGULARISERS = ("", "none", "llr", "grasp")
+
+
+@dataclass
+class LrInrConfig(FitConfig):
+    steps: int = 150
+    lr: float = 3e-4  # 1e-3 measured a transient rise of the held-out loss in the first 10 steps (seed 0)
+    weight_decay: float = 0.0
+    rank: int = 8  # at most the frame count (more is the frame count)
+    # classical start: "" = llr (Cartesian) / grasp (radial); warm_iterations 0 = that method's default
+    warm_start: str = ""
+    warm_iterations: int = 0
+    # U: 2D hash grid, 2 * rank features per level summed over levels
+    levels: int = 6
+    base_resolution: int = 8
+    finest_factor: float = 1.0  # finest level = this many times the matrix
+    log2_table_size: int = 16
+    init_steps: int = 300  # image-domain fit of U to the SVD basis images
+    init_lr: float = 1e-2
+    residual: bool = True
+    residual_weight: float = 10.0  # times ||R||^2 / 2, on the fit's intensity scale
+    # "" = the warm start's own regulariser (llr -> llr, grasp -> grasp); none; llr; grasp
+    regulariser: str = ""
+    reg_scale: float = 0.5  # times the classical method's weight
+    holdout: float = 0.05
+    validate_every: int = 10
+    patience: int = 5
+
+
+class LowRankField(nn.Module):
+    """``S * (U V) + R`` on the pixel grid (see the module docstring)."""
+
+    def __init__(self, cfg: LrInrConfig, shape: tuple[int, int], frames: int, support: torch.Tensor):
+        super().__init__()
+        self.rank, self.shape = cfg.rank, shape
+        finest = max(int(round(cfg.finest_factor * max(shape))), cfg.base_resolution)
+        self.grid = HashGrid(2, levels=cfg.levels, features=2 * cfg.rank, base_resolution=cfg.base_resolution,
+                             table_size=2**cfg.log2_table_size, finest_resolution=finest)
+        self.v = nn.Parameter(torch.zeros(cfg.rank, frames, 2))
+        self.r = nn.Parameter(torch.zeros(frames, *shape, 2)) if cfg.residual else None
+        self.register_buffer("xy", grid_coordinates(shape, support.device), persistent=False)
+        self.register_buffer("support", support, persistent=False)
+
+    def basis(self) -> torch.Tensor:
+        """``U``: ``(pixels, rank)`` complex."""
+        feats = self.grid(self.xy).view(len(self.xy), self.grid.levels, self.rank, 2).sum(1)
+        return torch.view_as_complex(feats.contiguous())
+
+    def low_rank(self) -> torch.Tensor:
+        x = (self.basis() @ torch.view_as_complex(self.v)).T.reshape(-1, *self.shape)
+        return x * self.support
+
+    def forward(self) -> torch.Tensor:
+        x = self.low_rank()
+        return x if self.r is None else x + torch.view_as_complex(self.r)
+
+
+class _Quadratic(torch.autograd.Function):
+    """``Re(x^H (G x / 2 - b))``, i.e. ``1/2 ||A x - y||^2`` less a constant, with gradient ``G x - b``:
+    one gram per step (autograd through the gram would apply it twice)."""
+
+    @staticmethod
+    def forward(ctx, x, gram, b):
+        g = gram(x)
+        ctx.save_for_backward(g - b)
+        return torch.real(torch.vdot(x.flatten(), (0.5 * g - b).flatten()))
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (grad,) = ctx.saved_tensors
+        return grad_out * grad, None, None
+
+
+def _block_nuclear(x: torch.Tensor, block: int, shift: tuple[int, int]) -> torch.Tensor:
+    """``sum_b ||C_b x||_*`` on a grid shifted by ``shift`` (LLR's penalty; differentiable)."""
+    from inr_core.methods.llr import _blocks
+
+    cas, _ = _blocks(torch.roll(x, shifts=shift, dims=(1, 2)), block)
+    return torch.linalg.svdvals(cas).sum()
+
+
+def _temporal_tv(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    d = torch.roll(x, -1, dims=0) - x
+    return torch.sqrt(d.real**2 + d.imag**2 + eps).sum()
+
+
+def init_field(cfg: LrInrConfig, image: torch.Tensor, support: torch.Tensor) -> LowRankField:
+    """The field whose step 0 is ``image`` ``(T, ny, nx)`` (on the fit's scale): SVD, then U fitted to the
+    basis images in the image domain, then the residual holds the rest (when ``cfg.residual``)."""
+    frames, ny, nx = image.shape
+    cfg = replace(cfg, rank=min(cfg.rank, frames))  # a series of T frames has rank <= T
+    rank = cfg.rank
+    field = LowRankField(cfg, (ny, nx), frames, support).to(image.device)
+    u, s, vh = torch.linalg.svd(image.reshape(frames, -1).T, full_matrices=False)
+    target = u[:, :rank] * s[:rank].to(u.dtype)  # (pixels, rank)
+    with torch.no_grad():
+        field.v.copy_(torch.view_as_real(vh[:rank].contiguous()))
+    opt = torch.optim.Adam(field.grid.parameters(), lr=cfg.init_lr)
+    weight = support.reshape(-1, 1)  # outside the support U is multiplied by 0: do not fit it there
+    for _ in range(cfg.init_steps):
+        loss = ((field.basis() - target).abs() ** 2 * weight).sum() / max(float(weight.sum()) * rank, 1.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if field.r is not None:
+        with torch.no_grad():
+            field.r.copy_(torch.view_as_real((image - field.low_rank()).contiguous()))
+    return field
+
+
+class LrInr(Method):
+    """Low-rank INR (hash-grid spatial basis x temporal basis, + residual) from the best classical image."""
+
+    name = "lr-inr"
+    Config = LrInrConfig
+    trajectories = ("cartesian", "radial")
+    min_frames = 2
+    presets = {
+        "fast": {},  # the defaults: chosen on seed 0 (docs/methods-inr-ceilings.md)
+        # a few steps at small sizes: shows that the chain runs (tests, the GPU check's CPU rehearsal)
+        "smoke": {"steps": 6, "init_steps": 10, "warm_iterations": 3, "levels": 3, "rank": 2,
+                  "validate_every": 2, "patience": 0},
+    }
+
+    def check(self, data, coil_maps) -> None:
+        super().check(data, coil_maps)
+        cfg = self.config
+        if cfg.regulariser not in REGULARISERS:
+            raise ValueError(f"lr-inr: unknown regulariser {cfg.regulariser!r} (known: llr, grasp, none, "
+                             "or empty for the warm start's own)")
+        warm = cfg.warm_start or WARM[data.trajectory]
+        if data.trajectory not in get_method(warm).trajectories:
+            raise ValueError(f"lr-inr: warm_start {warm!r} does not reconstruct {data.trajectory} data")
+        if cfg.rank < 1:
+            raise ValueError(f"lr-inr: rank must be >= 1, got {cfg.rank}")
+
+    def warm_config(self, trajectory: str):
+        cfg = self.config
+        name = cfg.warm_start or WARM[trajectory]
+        overrides = {"iterations": cfg.warm_iterations} if cfg.warm_iterations else {}
+        return name, get_method(name).make_config(**overrides)
+
+    def reconstruct(self, data, coil_maps, progress):
+        fit_data, held = split(data, self.config.holdout, self.config.seed)
+        name, warm_cfg = self.warm_config(data.trajectory)
+        from inr_core.methods.base import build
+
+        progress(0, 1, f"lr-inr: {name} start")
+        warm = build(name, warm_cfg, self.device)(fit_data, coil_maps)
+        images, _ = self.refine(fit_data, held, coil_maps, warm, progress)
+        return images
+
+    def refine(self, data, held, coil_maps, warm: torch.Tensor, progress=no_progress, trace=None):
+        """Fit the field from ``warm`` to ``data`` (validated on ``held``); ``(images, FitReport)``.
+
+        ``trace(step, images)``, when given, sees the images at every validation (measurements only).
+        """
+        cfg = self.config
+        name, warm_cfg = self.warm_config(data.trajectory)
+        a, y = encoding(data, coil_maps)
+        scale = float(warm.abs().max())
+        if not scale > 0:
+            raise ValueError("lr-inr: the classical start is zero everywhere (no signal to fit)")
+        y = y / scale
+        b = a.H(y)
+        gram = a.gram
+        support = ((coil_maps.abs() ** 2).sum(0) > 1e-6).to(torch.float32)
+        reg_name = cfg.regulariser or name
+        regulariser, weight = self._regulariser(reg_name, warm_cfg if reg_name == name else None, a, b, data)
+        held_a = held_y = None
+        if held is not None:
+            held_a, held_y = encoding(held, coil_maps, toeplitz=False)
+            held_y = held_y / scale
+        with seeded(cfg.seed, self.device):
+            field = init_field(cfg, warm / scale, support)
+            shifts = torch.randint(0, 8, (cfg.steps, 2)).tolist()
+
+            def loss_fn(step):
+                x = field()
+                loss = _Quadratic.apply(x, gram, b)
+                if weight:
+                    loss = loss + cfg.reg_scale * weight * regulariser(x, tuple(shifts[step]))
+                if field.r is not None and cfg.residual_weight:
+                    loss = loss + 0.5 * cfg.residual_weight * (field.r**2).sum()
+                return loss
+
+            validate = None
+            if held_a is not None:
+                def validate():
+                    x = field()
+                    if trace is not None:
+                        trace(len(report_steps), x * scale)
+                    report_steps.append(0)
+                    return float((held_a(x) - held_y).abs().pow(2).sum())
+
+                report_steps: list[int] = []
+            report = fit([field], loss_fn, cfg, progress, "lr-inr", validate=validate)
+            with torch.no_grad():
+                images = field() * scale
+        return images.to(torch.complex64), report
+
+    @staticmethod
+    def _regulariser(name: str, warm_cfg, a, b, data):
+        """``(penalty(x, shift), weight)``: the classical method's penalty and its weight on the fit's scale."""
+        if name == "none":
+            return None, 0.0
+        from inr_core.methods.solvers import lipschitz_bound
+
+        if name == "llr":
+            from inr_core.methods.llr import LLRConfig, largest_block_singular_value
+
+            cfg = warm_cfg or LLRConfig()
+            # llr.py: lambda = lam * s_max * ||A^H A|| (its threshold per step of 1 / ||A^H A|| is lam * s_max)
+            weight = cfg.lam * largest_block_singular_value(b, cfg.block) * lipschitz_bound(a, b)
+            return (lambda x, shift: _block_nuclear(x, cfg.block, shift)), weight
+        from inr_core.methods.grasp import DEFAULT_LAM, GraspConfig
+
+        cfg = warm_cfg or GraspConfig()
+        lam = DEFAULT_LAM[data.trajectory] if cfg.lam is None else cfg.lam
+        return (lambda x, shift: _temporal_tv(x)), lam * float(b.abs().max())
+
+
+def oracle_fit(truth: torch.Tensor, coil_maps: torch.Tensor, cfg: LrInrConfig) -> torch.Tensor:
+    """The parameterisation's ceiling: ``S * U V`` (no residual) fitted to the truth itself, no k-space,
+    from the truth's SVD, ``cfg.steps`` Adam steps of the image-domain squared error (docs/methods-inr-ceilings.md)."""
+    support = ((coil_maps.abs() ** 2).sum(0) > 1e-6).to(torch.float32)
+    scale = float(truth.abs().max())
+    target = truth.to(torch.complex64) / scale
+    cfg = replace(cfg, residual=False)
+    with seeded(cfg.seed, truth.device):
+        field = init_field(cfg, target, support)
+        fit([field], lambda step: (field() - target).abs().pow(2).sum(), cfg, no_progress, "lr-inr oracle")
+        with torch.no_grad():
+            return field() * scale
+
+
+def step_seconds(data, coil_maps, preset: str = "fast", steps: int = 5) -> float:
+    """CPU seconds per fit step (full batch): the CPU time of ``1 + steps`` steps less that of 1, over
+    ``steps``, after a first, uncounted run; the zero-filled image as start (the cost does not depend on it)."""
+    from inr_core.methods import build
+
+    start = build("zero-filled")(data, coil_maps)
+    cpu = []
+    for n in (1, 1, 1 + steps):  # the first run pays one-off costs (allocations, lazy imports): not counted
+        method = LrInr(LrInr.make_config(preset, steps=n, init_steps=1, holdout=0.0))
+        t0 = time.process_time()
+        method.refine(data, None, coil_maps, start)
+        cpu.append(time.process_time() - t0)
+    return (cpu[2] - cpu[1]) / steps
