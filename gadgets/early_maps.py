@@ -49,7 +49,9 @@ class EarlyCoilMaps:
         self.width = int(maps.options["width"])
         self.enabled = buffer.trajectory == "cartesian"
         self.frames = None if buffer.last_frame is None else int(buffer.last_frame) + 1
-        self.window = range(max(0, buffer.ny // 2 - self.width), min(buffer.ny, buffer.ny // 2 + self.width))
+        # The rows calibration_kspace keeps (inr_core.coils._limit): a row outside never reaches ESPIRiT.
+        first = buffer.ny // 2 - self.width // 2
+        self.window = range(max(0, first), min(buffer.ny, first + self.width))
         self.seen: dict[int, set] = {}  # slice -> frames that put a readout into the calibration block
         self.copies: dict[int, _Copy] = {}
         self.executor: ThreadPoolExecutor | None = None
