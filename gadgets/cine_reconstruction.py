@@ -49,9 +49,14 @@ class CineReconstruction(Chain):
         self.early_jobs: dict[int, object] = {}  # id(CineSlice) -> its early coil-maps job
 
     def process(self, item):
-        for out in self.instances[0].process(item):
-            self._submit(out)
-        self.early.after(item)
+        try:
+            for out in self.instances[0].process(item):
+                self._submit(out)
+            self.early.after(item)
+        except BaseException:  # the scan ends here: its threads must not outlive it
+            self.worker.close()
+            self.early.close()
+            raise
         yield from self.worker.ready()
 
     def flush(self):
