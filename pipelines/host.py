@@ -368,7 +368,3 @@ def load_settings(path: str | Path | None) -> dict[str, Any]:
         raise UserError(f"settings file {str(path)!r} must be a mapping of setting names to values "
                         f"(e.g. 'method: llr'), not {type(values).__name__}")
     return values
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
