@@ -25,6 +25,7 @@ from pipelines.streaming.server import Server
 ROOT = Path(__file__).parents[2]
 TINY = ROOT / "sample_data" / "cine_tiny_ktuniform_R4.h5"
 CLIENT = Path(__file__).parent / "mrd_client" / "client.py"
+MRD2DICOM = Path(__file__).parent / "mrd_client" / "mrd2dicom.py"
 FIRE_META = ("DataRole", "ImageProcessingHistory", "SequenceDescriptionAdditional", "SeriesDescriptionAdditional",
              "WindowCenter", "WindowWidth", "Keep_image_geometry")
 
@@ -86,6 +87,21 @@ def test_json_parameters_choose_the_method_and_images_equal_replay(server, repla
     assert meta["DataRole"] == "Image" and meta["Keep_image_geometry"] == "1"
     assert meta["SeriesDescriptionAdditional"] == "_INR_zero-filled"
     assert float(meta["WindowWidth"]) > 0
+    # the reference mrd2dicom turns them into DICOM as a FIRE site's export would
+    done = subprocess.run([sys.executable, str(MRD2DICOM), str(out), "-g", "out", "-o", str(tmp_path / "dicom")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Wrote 6 DICOM files" in done.stdout, done.stdout + done.stderr
+    import pydicom
+
+    files = sorted((tmp_path / "dicom").glob("*.dcm"))
+    assert len(files) == 6
+    for path, image in zip(files, got, strict=True):  # named by instance number: the same order
+        ds = pydicom.dcmread(path)
+        image_meta = ismrmrd.Meta.deserialize(image.attribute_string)
+        assert ds.SeriesDescription.endswith("_INR_zero-filled") and ds.InstanceNumber == image.image_index
+        assert float(ds.WindowCenter) == float(image_meta["WindowCenter"])
+        assert float(ds.WindowWidth) == float(image_meta["WindowWidth"])
+        assert ds.PixelData == image.data.tobytes()
 
 
 @pytest.mark.timeout(180)
