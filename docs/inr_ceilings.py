@@ -166,7 +166,7 @@ def cmd_compare(args) -> None:
             trace = []
 
             def score_step(k, x, trace=trace, truth=truth, name=name, intensity=intensity):
-                trace.append(psnr(x.detach(), truth, name, intensity)[0])
+                trace.append(psnr(x.detach(), truth, name, intensity))
 
             images, report = method.refine(fit_data, held, maps, warm, trace=score_step if args.trace else None)
             seconds = time.process_time() - start
@@ -178,8 +178,8 @@ def cmd_compare(args) -> None:
                   f"step {report.best_step} of {report.steps}; peak RSS so far {peak:.0f} MB", flush=True)
             if trace:
                 steps = [k for k, _ in report.validation]
-                print("   PSNR by the truth at each validation (never used): "
-                      + " ".join(f"{k}:{v:.2f}" for k, v in zip(steps, trace, strict=False)), flush=True)
+                print("   PSNR / SSIM by the truth at each validation (never used): "
+                      + " ".join(f"{k}:{v[0]:.2f}/{v[1]:.4f}" for k, v in zip(steps, trace, strict=False)), flush=True)
 
 
 def main() -> int:
