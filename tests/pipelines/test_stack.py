@@ -209,3 +209,43 @@ def test_noise_reaches_every_slice_once(stack):
     assert all(np.array_equal(noise[SLICES * i + k].data, noise[SLICES * i].data) for i in range(32)
                for k in range(SLICES))
     assert len(out) - len(noise) == raw.count - 32  # the imaging readouts pass unchanged
+
+
+@pytest.mark.timeout(120)
+def test_the_connect_mode_worker_takes_a_stack(stack):
+    """``gadgetron-inr worker`` (the cine node in connect mode, the test playing Gadgetron): a stack's
+    images, sent from the node's slice worker as they are made, equal the node run in-process."""
+    import socket
+    import struct
+    import threading
+
+    from gadgets.cine_reconstruction import CineReconstruction
+    from gadgets.front_end import ACQUISITION_STAGES
+    from pipelines.streaming.worker import Worker, load_target
+
+    _, path, _ = stack
+    raw = open_raw(path)
+    items = list(raw.acquisitions())
+    for stage in [cls({}, raw.header) for cls in ACQUISITION_STAGES]:  # what Gadgetron's first nodes send on
+        items = [o for i in items for o in stage.process(i)] + list(stage.flush())
+    config = "<configuration>" + "".join(f'<property name="{k}" value="{v}"/>' for k, v in SETTINGS.items()) + \
+        "</configuration>"
+    expected = list(CineReconstruction(dict(SETTINGS), raw.header).stream(items))
+    worker = Worker(load_target("gadgets.cine_reconstruction:CineReconstruction"), port=0, timeout_s=30)
+    thread = threading.Thread(target=worker.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", worker.port), timeout=60) as sock:
+            sock.settimeout(60)
+            sock.sendall(struct.pack("<HI", 2, len(config)) + config.encode()
+                         + struct.pack("<HI", 3, len(raw.header_xml)) + raw.header_xml
+                         + b"".join(protocol.item(a) for a in items) + protocol.close())
+            reader, replies = protocol.SocketReader(sock), []
+            while (message := protocol.read_message(reader))[0] != protocol.CLOSE:
+                replies.append(message)
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=10)
+    assert [m for m, _ in replies] == [protocol.IMAGE] * SLICES * 4
+    for (_, got), want in zip(replies, expected, strict=True):
+        assert (got.slice, got.phase) == (want.slice, want.phase) and np.array_equal(got.data, want.data)
