@@ -13,6 +13,8 @@ import torch
 
 from inr_core.operators.base import LinearOperator
 
+GRID_BUDGET_BYTES = 32 * 2**20  # per backend call on the CPU (RadialNUFFT._by_frames)
+
 
 class TorchKbNufftBackend:
     """torchkbnufft (Kaiser-Bessel table interpolation, 2x grid): pure PyTorch, runs on any device.
@@ -69,8 +71,20 @@ class RadialNUFFT(LinearOperator):
         self.toeplitz = toeplitz
         self._kernel = None
 
+    def _by_frames(self, apply, data: torch.Tensor) -> torch.Tensor:
+        """``apply(data, omega)`` over chunks of frames whose 2x grids (torchkbnufft's working array, ``C``
+        coils x ``2ny x 2nx``) stay within ``GRID_BUDGET_BYTES`` on the CPU: a 192x192x16 cine with 10
+        coils otherwise grids 189 MB at once, which glibc maps afresh and the kernel zeroes on each call.
+        Frames are independent (each has its own omega), so the chunks give the same numbers. At least
+        ``torch.get_num_threads()`` frames per chunk: torchkbnufft spreads the frames over the threads."""
+        per_frame = data.shape[1] * 4 * self.image_shape[0] * self.image_shape[1] * data.element_size()
+        step = max(1, torch.get_num_threads(), GRID_BUDGET_BYTES // per_frame)
+        if data.device.type != "cpu" or step >= data.shape[0]:
+            return apply(data, self.omega)
+        return torch.cat([apply(data[t:t + step], self.omega[t:t + step]) for t in range(0, data.shape[0], step)])
+
     def forward(self, x):
-        y = self.backend.forward(x, self.omega) * self.scale
+        y = self._by_frames(self.backend.forward, x) * self.scale
         if self.sqrt_weights is not None:
             y = y * self.sqrt_weights
         return y.reshape(*y.shape[:2], self.spokes, self.samples)
@@ -79,7 +93,7 @@ class RadialNUFFT(LinearOperator):
         y = y.reshape(*y.shape[:2], -1)
         if self.sqrt_weights is not None:
             y = y * self.sqrt_weights
-        return self.backend.adjoint(y, self.omega) * self.scale
+        return self._by_frames(self.backend.adjoint, y) * self.scale
 
     @property
     def gram(self):
