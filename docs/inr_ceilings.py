@@ -159,7 +159,7 @@ def cmd_compare(args) -> None:
             overrides = dict(item.split("=", 1) for item in spec.split(",") if item)
             method = LrInr(LrInr.make_config(args.preset, **overrides))
             start = time.process_time()
-            fit_data, held = split(data, method.config.holdout, method.config.seed)
+            fit_data, held = split(data, method.holdout(name), method.config.seed)
             warm_name, warm_cfg = method.warm_config(name)
             warm = build(warm_name, warm_cfg)(fit_data, maps)
             warm_seconds = time.process_time() - start
