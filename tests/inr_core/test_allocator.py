@@ -57,14 +57,14 @@ def test_a_misspelt_mode_is_one_line_and_exit_code_2():
         "gadgetron-inr: error: GADGETRON_INR_MALLOC='kepe': expected one of keep, system"]
 
 
-def test_every_entry_point_applies_it():
-    # The command line (replay, bench, serve, worker, ...), a gadget started by Gadgetron, the benches' children.
-    from inspect import getsource
-
-    import gadgets.base
-    import pipelines.bench
-    import pipelines.cli
-
-    assert "keep_freed_memory()" in getsource(pipelines.cli.main)
-    assert "keep_freed_memory()" in getsource(gadgets.base.Gadget.handle)
-    assert "keep_freed_memory()" in getsource(pipelines.bench.run_one)
+@pytest.mark.parametrize("entry", [
+    "from pipelines.cli import main; main(['methods'])",  # every command: replay, bench, serve, worker, ...
+    "from gadgets.base import Gadget; Gadget().handle(None)",  # a gadget Gadgetron started
+    "from pipelines.bench import run_one; run_one('missing.h5', 'zero-filled', 'cpu', '.')",  # a bench's child
+])
+def test_every_entry_point_applies_it_first(entry):
+    # A misspelt mode stops each entry point before it does anything else: so each one applies the setting.
+    env = {**os.environ, "GADGETRON_INR_MALLOC": "kepe"}
+    result = subprocess.run([sys.executable, "-c", entry], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "GADGETRON_INR_MALLOC='kepe'" in result.stderr and "Traceback" not in result.stderr
