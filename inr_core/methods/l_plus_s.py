@@ -74,7 +74,7 @@ class _LowRankPlusSparse(Iteration):
     def __init__(self, problem: LeastSquares, config: LPlusSConfig, threshold_s: float):
         self.problem, self.config = problem, config
         self.step = 1.0 / problem.lipschitz
-        self.threshold_s = threshold_s  # relative to max |F_t A^H y|; times step each iteration
+        self.threshold_s = threshold_s  # lambda_s max |F_t A^H y|; times step in each iteration
         self.m = problem.rhs
         self.l, self.s = problem.rhs, problem.rhs.new_zeros(problem.rhs.shape)
 
