@@ -20,8 +20,9 @@ written by ``simulate``; default: the files in ``sample_data/``): the mean per-p
 ``|<s_est, s_true>|`` over the object and the time taken. The data go through oversampling removal
 and the cine buffer but not prewhitening, whose maps are ``W s`` rather than ``s``.
 
-``bench streaming``: latency from a slice's last readout to its first and last image, streamed in
-real time through the loopback server (``pipelines.bench_streaming``).
+``bench streaming``: latency from a slice's last readout to its first and last image (and preview),
+streamed in real time through the loopback server or straight into the chain (``--via``), for the
+first N slices of a stack (``--slices``) (``pipelines.bench_streaming``).
 
 ``bench cartesian``: the KP-INR paper's Table 1 and Figure 2 on simulated Cartesian cines, one per
 sampling pattern and acceleration, every method in a fresh process (``pipelines.bench_cartesian``).
