@@ -79,6 +79,9 @@ def test_a_chain_that_returns_no_images_is_one_line_and_no_file(tmp_path, capsys
     out = tmp_path / "out.h5"
     assert replay(out, "--pipeline", _pipeline(tmp_path, "gadgets.base", "Gadget")) == 2
     assert "is a base class, not a gadget" in one_error_line(capsys)
-    assert replay(out, "--pipeline", _pipeline(tmp_path, "gadgets.noise", "NoisePrewhitening")) == 2
+    noise_only = _pipeline(tmp_path, "gadgets.noise", "NoisePrewhitening")
+    assert replay(out, "--pipeline", noise_only) == 2  # --method: no node of this chain declares it
+    assert "no setting 'method'" in one_error_line(capsys)
+    assert main(["replay", str(TINY), "--pipeline", str(noise_only), "--no-progress", "-o", str(out)]) == 2
     assert "176 items that are not images (Acquisition)" in one_error_line(capsys)
     assert not out.exists()
