@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import cartesian_mask, gaussian_maps, moving_disc, radial_trajectory
+from inr_helpers import cartesian_mask, gaussian_maps, moving_disc, radial_trajectory
 
 from inr_core.coils import calibration_kspace, coil_combine, estimate_coil_maps
 from inr_core.data import CartesianCine, RadialCine

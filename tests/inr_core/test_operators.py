@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import gaussian_maps, radial_trajectory
+from inr_helpers import gaussian_maps, radial_trajectory
 
 from inr_core.fft import fft2c
 from inr_core.operators import (

@@ -15,8 +15,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
-from conftest import PREFIX
-from gadgetron_harness import Gadgetron, compare_files, finish
+from gadgetron_harness import Gadgetron, compare_files, finish, gadgetron_prefix
 
 from pipelines.host import CONFIG_DIR
 from pipelines.ismrmrd_io import read_images
@@ -25,6 +24,7 @@ from pipelines.simulate import simulate_file
 SLICES = 3
 FAST = {"method": "zero-filled", "device": "cpu", "calibration_width": "12"}
 KILLED_WITHIN_S = 30.0
+PREFIX = gadgetron_prefix()
 
 
 def distributed_chain(path: Path) -> Path:
