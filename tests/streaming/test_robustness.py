@@ -325,7 +325,7 @@ def test_ten_concurrent_scans_queue_and_equal_replay_also_under_load(running, ra
         for burner in burners:
             burner.kill()
             burner.wait(timeout=10)
-    assert free_slots(server) == 10 and server.computing == 0 and not server.queue
+    wait_for(lambda: free_slots(server) == 10 and server.computing == 0 and not server.queue, 10)
     good_scan(server, raw, replayed)
 
 
