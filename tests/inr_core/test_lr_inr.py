@@ -102,8 +102,7 @@ def test_fit_restores_the_best_validated_step_and_stops_on_patience():
 # Tiny, fast settings (the test checks the stopping rule, not image quality), the same 10% hold-out;
 # (trajectory, options, steps between validations).
 STOPPING = {
-    "lr-inr": ("cartesian", {"steps": 40, "init_steps": 100, "warm_iterations": 10, "levels": 3, "rank": 4,
-                             "lr": 3e-4}, 10),
+    "lr-inr": ("cartesian", {"steps": 40, "init_steps": 100, "levels": 3, "rank": 4}, 10),
     "p-inr": ("cartesian", {"steps": 120, "lr": 1e-2, "batch_points": 2048, "width": 32, "space_bands": 8,
                             "time_features": 4, "layers": 3}, 30),
     "kp-inr": ("cartesian", {"steps": 20, "lr": 3e-3, "batch_points": 2048, "width": 32, "unet_channels": 4,
