@@ -29,7 +29,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from pipelines.ismrmrd_io import read_images
+from pipelines.files.ismrmrd_io import read_images
 
 CONFIG_DIR = Path(os.environ.get("CONDA_PREFIX", "/opt/conda/envs/gadgetron")) / "share" / "gadgetron" / "config"
 FAST = {"method": "zero-filled", "device": "cpu"}
@@ -108,7 +108,7 @@ def fail(args, work: Path) -> dict:
     """The error's arrival timed in-process (as a scanner's client sees it, without this process's
     start-up), then the command-line client's exit status and text."""
     from pipelines.errors import UserError
-    from pipelines.ismrmrd_io import open_raw
+    from pipelines.files.ismrmrd_io import open_raw
     from pipelines.streaming import protocol
     from pipelines.streaming.emulator import stream as send
 

@@ -38,7 +38,7 @@ fi
 src=${1:?usage: install-plugin.sh --dependencies pyproject.toml | install-plugin.sh SOURCE_DIR}
 [[ -d $config_dir ]] || { echo "install-plugin.sh: no Gadgetron config folder at $config_dir" >&2; exit 1; }
 pip --no-build-isolation "$src"
-cp "$src"/pipelines/configs/*.xml "$config_dir/"
+cp "$src"/pipelines/streaming/configs/*.xml "$config_dir/"
 # The python Gadgetron will find must be the one that has the plugin.
 [[ $(PATH=$CONDA_PREFIX/bin:$PATH command -v python) == "$python" ]] || {
   echo "install-plugin.sh: $python is not the first python on PATH=$CONDA_PREFIX/bin:..." >&2; exit 1; }

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.host import Pipeline
-from pipelines.ismrmrd_io import open_raw
-from pipelines.openrecon_label import LABEL_KEY
+from pipelines.commands.openrecon_label import LABEL_KEY
+from pipelines.files.ismrmrd_io import open_raw
 from pipelines.streaming import protocol
 from pipelines.streaming.emulator import stream
+from pipelines.streaming.host import Pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "gadgetron-inr-openrecon-check"

@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.errors import UserError
-from pipelines.host import Pipeline
-from pipelines.ismrmrd_io import open_raw
-from pipelines.replay import default_pipeline
+from pipelines.files.ismrmrd_io import open_raw
 from pipelines.streaming import protocol
 from pipelines.streaming.emulator import chain_text, stream
+from pipelines.streaming.host import Pipeline, default_pipeline
 
 
 def stacked(images) -> np.ndarray:

@@ -38,10 +38,9 @@ def chain_inputs(name: str, seed: int = 0, cache: Path = Path("/tmp/inr-ceilings
     ``gadgets.reconstruction``) before they are scored, and so does :func:`psnr`."""
     import gadgets.coil_maps
     from inr_core.methods.zero_filled import ZeroFilled
-    from pipelines.host import Pipeline
-    from pipelines.ismrmrd_io import open_raw, read_reference
-    from pipelines.replay import default_pipeline
-    from pipelines.simulate import simulate_file
+    from pipelines.commands.simulate import simulate_file
+    from pipelines.files.ismrmrd_io import open_raw, read_reference
+    from pipelines.streaming.host import Pipeline, default_pipeline
 
     setting = {**SETTINGS[name], **changes}
     tag = "_".join(f"{v}" for v in setting.values()) + f"_seed{seed}"

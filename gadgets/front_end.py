@@ -4,7 +4,7 @@ Readouts -> NoisePrewhitening -> RemoveReadoutOversampling -> CineBuffer -> Coil
 (whitened, oversampling removed, sorted per slice, with coil maps and the images' intensity factor).
 
 - ``ACQUISITION_STAGES`` take and give ISMRMRD readouts, so each is a Gadgetron node of its own in the
-  packaged configurations (``pipelines/configs/*.xml``);
+  packaged configurations (``pipelines/streaming/configs/*.xml``);
 - ``SLICE_STAGES`` turn readouts into ``CineSlice`` items, which cannot cross a node boundary: they
   open the cine node (``gadgets.cine_reconstruction``).
 

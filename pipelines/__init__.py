@@ -1,1 +1,3 @@
-"""Stream configurations, the embedded host that runs them, and the command line."""
+"""Hosts and commands, in rooms (docs/architecture.md): ``files`` (ISMRMRD, DICOM and preview I/O),
+``streaming`` (the stream configurations, the embedded host, the servers), ``commands`` (one module per
+subcommand), the command line ``cli`` and the benches."""

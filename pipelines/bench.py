@@ -169,7 +169,7 @@ def warn_unused_preset(methods, preset: str | None) -> None:
 
 
 def _simulate(args, out_dir: Path) -> list[Path]:
-    from pipelines.simulate import simulate_file
+    from pipelines.commands.simulate import simulate_file
 
     kind = "realistic_" if args.realistic else ""
     common = dict(frames=args.frames, matrix=args.matrix, coils=args.coils, seed=args.seed,
@@ -221,10 +221,9 @@ def run_one(raw_path: Path, method: str, device_name: str, out_dir: Path, preset
 
     from inr_core.device import resolve_device
     from inr_core.metrics import score as core_score
-    from pipelines.evaluate import load_pair, summarise
-    from pipelines.host import Pipeline
-    from pipelines.ismrmrd_io import open_raw, write_images
-    from pipelines.replay import default_pipeline
+    from pipelines.commands.evaluate import load_pair, summarise
+    from pipelines.files.ismrmrd_io import open_raw, write_images
+    from pipelines.streaming.host import Pipeline, default_pipeline
 
     device = resolve_device(device_name)
     raw = open_raw(raw_path)
@@ -293,7 +292,7 @@ def coil_agreement(raw_path: Path, device_name: str = "auto") -> dict:
     from gadgets.front_end import cine_slices
     from inr_core.coils import estimate_coil_maps
     from inr_core.device import resolve_device
-    from pipelines.ismrmrd_io import open_raw, read_h5
+    from pipelines.files.ismrmrd_io import open_raw, read_h5
 
     raw = open_raw(raw_path)
     with read_h5(raw_path, "raw file") as f:

@@ -161,11 +161,11 @@ def images_from_bart(image: np.ndarray, frames: int) -> np.ndarray:
 def front_end(raw_path: Path, coil_maps_too: bool = True):
     """The ``CineSlice`` our methods receive (prewhitened, oversampling removed, buffered, maps).
 
-    Returns ``(item, raw)`` (``pipelines.ismrmrd_io.RawFile``); ``coil_maps_too=False`` stops before
+    Returns ``(item, raw)`` (``pipelines.files.ismrmrd_io.RawFile``); ``coil_maps_too=False`` stops before
     ESPIRiT.
     """
     from gadgets.front_end import cine_slices
-    from pipelines.ismrmrd_io import open_raw
+    from pipelines.files.ismrmrd_io import open_raw
 
     raw = open_raw(raw_path)
     items = cine_slices(raw.header, raw.acquisitions(), coil_maps=coil_maps_too)
@@ -250,7 +250,7 @@ class Prepared:
 
     folder: Path
     item: object  # the CineSlice our methods receive (gadgets.items)
-    raw: object  # pipelines.ismrmrd_io.RawFile
+    raw: object  # pipelines.files.ismrmrd_io.RawFile
     intensity: np.ndarray | None
     whitener: np.ndarray | None
     buffer_seconds: float  # our prewhitening, oversampling removal and buffering
@@ -352,7 +352,7 @@ def export(prepared: Prepared, images: np.ndarray, name: str, out: Path) -> None
     import torch
 
     from gadgets.image_export import ImageExport
-    from pipelines.ismrmrd_io import write_images
+    from pipelines.files.ismrmrd_io import write_images
 
     item = prepared.item
     item.images, item.method = torch.from_numpy(np.ascontiguousarray(images, np.complex64)), name
@@ -365,10 +365,10 @@ def rows_for(raw_path: Path, out_dir: Path, per_frame: bool = False) -> list[dic
     """The BART rows of one raw file (same keys as ``bench.run_one``'s, plus ``bart_seconds``, ``command``).
 
     Scored exactly as ``bench.run_one`` scores our methods: images written as ISMRMRD, read back
-    with ``pipelines.evaluate.load_pair``, the kp-inr protocol for Cartesian, da-inr for radial.
+    with ``pipelines.commands.evaluate.load_pair``, the kp-inr protocol for Cartesian, da-inr for radial.
     """
     from inr_core.metrics import score
-    from pipelines.evaluate import load_pair, summarise
+    from pipelines.commands.evaluate import load_pair, summarise
 
     prepared = prepare(raw_path, out_dir / "bart" / raw_path.stem)
     protocol = "kp-inr" if prepared.trajectory == "cartesian" else "da-inr"

@@ -2,7 +2,7 @@
 
 What it measures: for every sampling setting (``--patterns`` x ``--accelerations``, default
 kt-uniform and kt-Gaussian at R = 4 and 8) one Cartesian cine is simulated
-(``pipelines.simulate.simulate_file``, the same seed for all, so every setting undersamples the same
+(``pipelines.commands.simulate.simulate_file``, the same seed for all, so every setting undersamples the same
 object; default 160x160, 16 frames, 10 coils; ``--realistic`` for the scanner-like simulation),
 and every method in ``--methods`` reconstructs it through the full embedded chain (prewhitening,
 oversampling removal, buffering, ESPIRiT, reconstruction, export), as ``bench classical`` does.
@@ -80,7 +80,7 @@ def _check(args) -> None:
 
 
 def simulate_settings(args, out_dir: Path) -> list[dict]:
-    from pipelines.simulate import simulate_file
+    from pipelines.commands.simulate import simulate_file
 
     kind = "realistic_" if args.realistic else ""
     settings = []
@@ -104,7 +104,7 @@ def _job(raw_path: Path, method: str, preset: str | None, device: str, out_dir: 
         import sigpy.mri  # noqa: F401 -- ESPIRiT imports it lazily, which would land in the timed chain
 
         import inr_core.methods  # noqa: F401
-        import pipelines.host  # noqa: F401
+        import pipelines.streaming.host  # noqa: F401
         from pipelines.bench import peak_rss_mb, run_one
 
         baseline = peak_rss_mb()
@@ -338,9 +338,9 @@ def write_figure(path: Path, raw_path: Path, rows: list[dict], title: str = "") 
     import matplotlib.pyplot as plt
 
     from inr_core.metrics import prepare
-    from pipelines.evaluate import load_pair
-    from pipelines.ismrmrd_io import read_reference
-    from pipelines.preview import heart_pixel
+    from pipelines.commands.evaluate import load_pair
+    from pipelines.files.ismrmrd_io import read_reference
+    from pipelines.files.preview import heart_pixel
 
     reference = np.abs(read_reference(raw_path))
     reference = reference.reshape(-1, *reference.shape[-2:])

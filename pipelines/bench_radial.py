@@ -1,7 +1,7 @@
 """``gadgetron-inr bench radial``: the DA-INR paper's cardiac cine comparison on simulated radial cines.
 
 What it measures: for every ``--spokes`` value (default 5, 13 and 21 golden-angle spokes per frame,
-the paper's AF 25.6, 9.8 and 6.1) one radial cine is simulated with ``pipelines.simulate.simulate_file``
+the paper's AF 25.6, 9.8 and 6.1) one radial cine is simulated with ``pipelines.commands.simulate.simulate_file``
 (the realistic, scanner-like simulation by default; the same seed for all, so every setting samples
 the same object; default 128x128, 23 frames as in the paper, 8 coils on the CPU and 32 -- the paper's
 array -- on CUDA). Every method in ``--methods`` (default zero-filled NUFFT, GRASP, L+S, HashINR,
@@ -72,7 +72,7 @@ def _check(args) -> None:
 
 
 def simulate_settings(args, out_dir: Path) -> list[dict]:
-    from pipelines.simulate import simulate_file
+    from pipelines.commands.simulate import simulate_file
 
     kind = "realistic_" if args.realistic else ""
     settings = []
@@ -104,9 +104,9 @@ def write_figure(path: Path, raw_path: Path, rows: list[dict], title: str = "") 
 
     from inr_core.metrics import prepare
     from pipelines.bench_cartesian import ERROR_GAIN, _wrap, failure_cell
-    from pipelines.evaluate import load_pair
-    from pipelines.ismrmrd_io import read_reference
-    from pipelines.preview import heart_pixel
+    from pipelines.commands.evaluate import load_pair
+    from pipelines.files.ismrmrd_io import read_reference
+    from pipelines.files.preview import heart_pixel
 
     reference = np.abs(read_reference(raw_path))
     _, ref = prepare(*(2 * [reference.reshape(-1, *reference.shape[-2:])]), "da-inr")

@@ -105,8 +105,8 @@ def via_server(raw, properties: dict, port: int, speed: float, realtime: bool, t
 def via_chain(raw, properties: dict, speed: float, realtime: bool) -> Arrivals:
     """The readouts into the chain in this process at their time stamps; images recorded as the cine
     node hands them over (from its worker thread, at once)."""
-    from pipelines.host import Pipeline, flush_all, parse_config, through
     from pipelines.streaming.emulator import chain_text
+    from pipelines.streaming.host import Pipeline, flush_all, parse_config, through
 
     arrivals, lock = Arrivals(), threading.Lock()
 
@@ -211,7 +211,7 @@ def run_streaming(args) -> int:
     if preview:
         check_methods([preview])
     warn_unused_preset(args.methods, preset)
-    from pipelines.ismrmrd_io import open_raw
+    from pipelines.files.ismrmrd_io import open_raw
     from pipelines.streaming.server import Server
 
     files = [open_raw(p) for p in (args.raw or [DEFAULT_RAW])]

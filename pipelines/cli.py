@@ -13,15 +13,16 @@ from inr_core.allocator import keep_freed_memory
 from pipelines.errors import UserError
 
 COMMANDS = {
-    "simulate": ("pipelines.simulate", "write a simulated cardiac cine as an ISMRMRD raw file"),
-    "replay": ("pipelines.replay", "replay an ISMRMRD raw file through a reconstruction chain"),
-    "evaluate": ("pipelines.evaluate", "score reconstructed images against a reference"),
-    "export-dicom": ("pipelines.dicom", "write an ISMRMRD image file as DICOM MR images, one per frame and slice"),
-    "openrecon-label": ("pipelines.openrecon_label",
+    "simulate": ("pipelines.commands.simulate", "write a simulated cardiac cine as an ISMRMRD raw file"),
+    "replay": ("pipelines.commands.replay", "replay an ISMRMRD raw file through a reconstruction chain"),
+    "evaluate": ("pipelines.commands.evaluate", "score reconstructed images against a reference"),
+    "export-dicom": ("pipelines.commands.export_dicom",
+                     "write an ISMRMRD image file as DICOM MR images, one per frame and slice"),
+    "openrecon-label": ("pipelines.commands.openrecon_label",
                         "print the OpenRecon container label (JSON, or base64 for the image) made from the settings"),
-    "methods": ("pipelines.methods_command", "list reconstruction methods and their options"),
+    "methods": ("pipelines.commands.methods", "list reconstruction methods and their options"),
     "bench": ("pipelines.bench_command", "measure quality, speed and memory of the methods"),
-    "train": ("pipelines.train", "train a trained method's weights (gen-inr) on simulated or raw data"),
+    "train": ("pipelines.commands.train", "train a trained method's weights (gen-inr) on simulated or raw data"),
     "emulate": ("pipelines.streaming.emulator",
                 "stream a raw file to a Gadgetron server like a scanner, write the images"),
     "serve": ("pipelines.streaming.server",

@@ -1,4 +1,5 @@
-"""The packages' layering, read from the source (ast): imports only go down, and ``pipelines`` has no circle.
+"""The packages' layering, read from the source (ast): imports only go down, and ``pipelines`` has no circle,
+between its modules or between its rooms (sub-packages).
 
 ``inr_core`` (the library) <- ``gadgets`` (ISMRMRD adapters) <- ``pipelines`` (hosts, commands): a module
 may import its own package and the ones below it, never one above (docs/architecture.md). Every import
@@ -106,7 +107,26 @@ def test_no_import_circle_inside_pipelines():
     assert not found, "import circles inside pipelines:\n" + "\n".join(" <-> ".join(c) for c in found)
 
 
+def room(module: str) -> str:
+    """The room of a ``pipelines`` module: its sub-package (``pipelines.files``), or itself at the top."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def test_no_import_circle_between_the_rooms_of_pipelines():
+    # The rooms (files <- streaming <- commands <- the benches; docs/architecture.md) are layered too:
+    # no circle even where each module-level edge alone would be fine.
+    edges: dict[str, set[str]] = {}
+    for name, targets in graph().items():
+        if name.startswith("pipelines."):
+            edges.setdefault(room(name), set()).update(
+                room(t) for t in targets if t.startswith("pipelines.") and room(t) != room(name))
+    found = cycles(edges)
+    assert not found, "import circles between rooms of pipelines:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
 def test_the_checks_see_imports_and_circles():
     # The two checks would catch what they look for: a known downward import, and a made-up circle.
     assert "inr_core.settings" in graph()["gadgets.base"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert room("pipelines.streaming.host") == "pipelines.streaming" and room("pipelines.cli") == "pipelines.cli"

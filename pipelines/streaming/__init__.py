@@ -1,2 +1,3 @@
-"""Streaming: the wire protocol, the scanner emulator, the loopback server, the warm worker and the
-child-process host. ``pipelines.host`` runs the chains; these modules move their items over sockets."""
+"""The chains and what runs them: the stream configurations (``configs/*.xml``), the embedded host that
+runs them in-process (``host``) or as child processes (``external``), the wire protocol, the scanner
+emulator, the loopback server and the warm worker."""

@@ -26,7 +26,7 @@ import ismrmrd
 import numpy as np
 
 from pipelines.errors import UserError
-from pipelines.ismrmrd_io import read_h5
+from pipelines.files.ismrmrd_io import read_h5
 from pipelines.streaming import protocol
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,9 @@ class Session:
 # -- what to send ---------------------------------------------------------------------------------
 def chain_text(trajectory: str, overrides: dict[str, str], settings_file=None) -> bytes:
     """The project's chain for ``trajectory`` with a settings file's values, then ``overrides``, written
-    into the node that declares each (``pipelines.host.Pipeline.override``: checked, an unknown key
+    into the node that declares each (``pipelines.streaming.host.Pipeline.override``: checked, an unknown key
     refused), as configuration text (Gadgetron needs nothing else installed to run it)."""
-    from pipelines.host import Pipeline, resolve_config
-    from pipelines.replay import default_pipeline
+    from pipelines.streaming.host import Pipeline, default_pipeline, resolve_config
 
     path = resolve_config(default_pipeline(trajectory))
     pipeline = Pipeline.load(str(path), overrides, settings_file)
@@ -179,7 +178,7 @@ def add_arguments(parser):
 
 
 def config_message(args, trajectory: str) -> bytes:
-    from pipelines.host import parse_overrides
+    from pipelines.streaming.host import parse_overrides
 
     overrides = parse_overrides(args.overrides)
     settings_file = getattr(args, "settings", None)
@@ -207,7 +206,7 @@ def server_error(server: str, errors: list[str]) -> str:
 
 
 def run(args) -> int:
-    from pipelines.ismrmrd_io import open_raw, write_images
+    from pipelines.files.ismrmrd_io import open_raw, write_images
 
     if Path(args.output).resolve() == Path(args.raw).resolve():
         raise UserError(f"the output {args.output!r} is the raw input file: choose another name")

@@ -1,5 +1,5 @@
 """A loopback stand-in for Gadgetron: accepts the ``gadgetron_ismrmrd_client`` protocol and runs the
-requested chain with the embedded host (``pipelines.host``).
+requested chain with the embedded host (``pipelines.streaming.host``).
 
 One thread per client, each with its own pipeline instance (its own scan state). Every socket has a
 timeout, so a silent client costs a thread for at most ``timeout_s``. A configuration is either a
@@ -45,10 +45,10 @@ import ismrmrd
 from gadgets.base import GadgetError, describe
 from inr_core.progress import Progress
 from pipelines.errors import UserError
-from pipelines.host import CONFIG_DIR, Pipeline, load_settings, parse_config
+from pipelines.files.validation import check_acquisition
 from pipelines.streaming import protocol
+from pipelines.streaming.host import CONFIG_DIR, Pipeline, load_settings, parse_config
 from pipelines.streaming.parameters import SOURCE, parse_config_additional
-from pipelines.validation import check_acquisition
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from gadgetron.external.connection import Connection
 
 from gadgets.base import BoundedSocket, Gadget, describe, report_failure
 from pipelines.errors import UserError
-from pipelines.host import ALLOWED_PACKAGE
+from pipelines.files.validation import check_acquisition
+from pipelines.streaming.host import ALLOWED_PACKAGE
 from pipelines.streaming.protocol import ProtocolError
-from pipelines.validation import check_acquisition
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from pipelines.host import parse_overrides
+    from pipelines.streaming.host import parse_overrides
 
     target = load_target(args.target)
     overrides = parse_overrides(args.overrides)

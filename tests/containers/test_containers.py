@@ -115,7 +115,7 @@ def gadgetron(image, tmp_path_factory):
     with WORKER_CONFIG (the packaged cartesian_worker.xml, its <connect> port free) in its config folder."""
     port, worker_port = free_port(), free_port()
     worker_config = tmp_path_factory.mktemp("config") / WORKER_CONFIG
-    text = (ROOT / "pipelines" / "configs" / "cartesian_worker.xml").read_text()
+    text = (ROOT / "pipelines" / "streaming" / "configs" / "cartesian_worker.xml").read_text()
     assert text.count('<connect port="18000"/>') == 1, "cartesian_worker.xml's <connect> changed"
     worker_config.write_text(text.replace('<connect port="18000"/>', f'<connect port="{worker_port}"/>'))
     server = Container("gadgetron", ["-v", f"{worker_config}:{CONFIG_DIR}/{WORKER_CONFIG}:ro"],

@@ -133,7 +133,7 @@ def _run_inprocess(argv: list[str]) -> tuple[int, str, str]:
 
 
 def _valid_images(path: Path) -> bool:
-    from pipelines.ismrmrd_io import read_images
+    from pipelines.files.ismrmrd_io import read_images
 
     try:
         series = read_images(path)

@@ -8,8 +8,8 @@ import pytest
 from gadgets.cine_reconstruction import CineReconstruction
 from gadgets.early_maps import EarlyCoilMaps
 from gadgets.front_end import ACQUISITION_STAGES
-from pipelines.ismrmrd_io import open_raw
-from pipelines.simulate import simulate_file
+from pipelines.commands.simulate import simulate_file
+from pipelines.files.ismrmrd_io import open_raw
 
 SETTINGS = {"method": "cg-sense", "device": "cpu", "calibration_width": "12"}
 

@@ -10,8 +10,8 @@ import time
 import pytest
 from gadgetron_harness import Gadgetron, gadgetron_prefix
 
-from pipelines.host import Pipeline
-from pipelines.ismrmrd_io import open_raw, write_images
+from pipelines.files.ismrmrd_io import open_raw, write_images
+from pipelines.streaming.host import Pipeline
 
 PREFIX = gadgetron_prefix()
 RESULTS: list[dict] = []

@@ -24,8 +24,8 @@ from pathlib import Path
 import ismrmrd
 import numpy as np
 
-from pipelines.host import CONFIG_DIR
-from pipelines.ismrmrd_io import ImageSeries, read_images
+from pipelines.files.ismrmrd_io import ImageSeries, read_images
+from pipelines.streaming.host import CONFIG_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT.parent / "shared" / "tools" / "build-gadgetron"

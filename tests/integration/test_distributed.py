@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from gadgetron_harness import Gadgetron, compare_files, finish, gadgetron_prefix
 
-from pipelines.host import CONFIG_DIR
-from pipelines.ismrmrd_io import read_images
-from pipelines.simulate import simulate_file
+from pipelines.commands.simulate import simulate_file
+from pipelines.files.ismrmrd_io import read_images
+from pipelines.streaming.host import CONFIG_DIR
 
 SLICES = 3
 FAST = {"method": "zero-filled", "device": "cpu", "calibration_width": "12"}

@@ -17,10 +17,10 @@ from xml.etree import ElementTree
 import pytest
 from gadgetron_harness import ROOT, VENV_BIN, compare_files, finish, stop, wait_listening
 
-from pipelines.host import CONFIG_DIR
-from pipelines.ismrmrd_io import open_raw, write_images
+from pipelines.files.ismrmrd_io import open_raw, write_images
 from pipelines.streaming import protocol
 from pipelines.streaming.emulator import stream
+from pipelines.streaming.host import CONFIG_DIR
 
 TINY = ROOT / "sample_data" / "cine_tiny_ktuniform_R4.h5"
 RADIAL = ROOT / "sample_data" / "cine_radial_13spokes.h5"

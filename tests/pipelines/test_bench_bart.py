@@ -89,7 +89,7 @@ def test_bart_rows_score_well_above_zero_filled_on_the_same_file(tmp_path):
         assert row["ssim_mean"] > zero_filled["ssim_mean"] and row["bart_seconds"] > 0
         assert row["frames"] == 6 and row["protocol"] == "kp-inr"
     # The kp-inr protocol divides by the reference maximum only: BART's images are on the object's scale.
-    from pipelines.evaluate import load_pair
+    from pipelines.commands.evaluate import load_pair
 
     recon, reference = load_pair(by_name["bart pics LLR"]["images"], TINY)
     assert 0.9 < recon.max() / reference.max() < 1.1

@@ -13,7 +13,7 @@ import pipelines.bench_cartesian as bench_cartesian
 from inr_core.metrics import score
 from pipelines.bench_cartesian import failure_cell, markdown, paired_test, run_job
 from pipelines.cli import main
-from pipelines.evaluate import load_pair
+from pipelines.commands.evaluate import load_pair
 
 TINY = ["--matrix", "32", "--frames", "4", "--coils", "4", "--patterns", "kt-uniform", "--accelerations", "4",
         "--device", "cpu"]

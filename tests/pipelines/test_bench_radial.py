@@ -11,7 +11,7 @@ from scipy.stats import wilcoxon
 from inr_core.metrics import score
 from pipelines.bench_radial import key_frames
 from pipelines.cli import main
-from pipelines.evaluate import load_pair
+from pipelines.commands.evaluate import load_pair
 
 TINY = ["--matrix", "32", "--frames", "4", "--coils", "2", "--spokes", "5", "--device", "cpu"]
 

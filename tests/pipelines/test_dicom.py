@@ -1,4 +1,4 @@
-"""DICOM out (pipelines/dicom.py): replay to DICOM, read every file back with pydicom, check counts,
+"""DICOM out (pipelines/files/dicom.py): replay to DICOM, read every file back with pydicom, check counts,
 geometry against the raw file's own headers, trigger times, windows and pixels; dciodvfy (Debian's
 dicom3tools, an independent validator) where installed."""
 
@@ -15,10 +15,10 @@ import pytest
 from pipeline_helpers import helpers, make_header, write_raw
 
 from pipelines.cli import main
-from pipelines.dicom import TICK_MS, export_dicom
+from pipelines.commands.replay import replay_file
 from pipelines.errors import UserError
-from pipelines.ismrmrd_io import read_images
-from pipelines.replay import replay_file
+from pipelines.files.dicom import TICK_MS, export_dicom
+from pipelines.files.ismrmrd_io import read_images
 
 pydicom = pytest.importorskip("pydicom")
 
@@ -237,7 +237,7 @@ def two_slice_raw(source: Path, path: Path) -> Path:
 def simulate_has_slices() -> bool:
     import argparse
 
-    from pipelines import simulate
+    from pipelines.commands import simulate
 
     parser = argparse.ArgumentParser()
     simulate.add_arguments(parser)

@@ -8,7 +8,7 @@ from pipeline_helpers import TEST_METHOD, helpers, make_header, write_raw
 from gadgets.base import properties_from_config
 from pipelines.cli import main
 from pipelines.errors import UserError
-from pipelines.host import CONFIG_DIR, Pipeline, load_settings, parse_config, parse_overrides, resolve_config
+from pipelines.streaming.host import CONFIG_DIR, Pipeline, load_settings, parse_config, parse_overrides, resolve_config
 
 STREAM = """<?xml version="1.0"?>
 <configuration><version>2</version><stream>{}</stream></configuration>"""
@@ -227,7 +227,7 @@ def test_serve_settings_file_is_checked_at_start_and_applied_before_a_clients_pa
 
 
 def test_replay_decodes_the_raw_file_once(small_raw, tmp_path, monkeypatch):
-    import pipelines.ismrmrd_io as io
+    import pipelines.files.ismrmrd_io as io
 
     decoded = []
     real = io._acquisition

@@ -15,7 +15,7 @@ def test_interleaved_readers_of_one_raw_file_do_not_crash_the_process():
     # second read dereferences A's closed file (segfault); with the shared handle it is an ordinary read.
     # Run in a child so that a crash fails this test instead of killing the test session.
     code = textwrap.dedent(f"""
-        import pipelines.ismrmrd_io as io
+        import pipelines.files.ismrmrd_io as io
         from pipelines.streaming.emulator import read_waveforms
         io.CHUNK = 16  # several reads per pass over the small file
         raw = io.open_raw({str(TINY)!r})

@@ -1,4 +1,4 @@
-"""The OpenRecon container label (pipelines/openrecon_label.py): generated from the registry, the
+"""The OpenRecon container label (pipelines/commands/openrecon_label.py): generated from the registry, the
 presets and the chain's typed settings, valid against docker/openrecon-label.schema.json, and what
 docker/build-image.sh hands to `podman build --label`."""
 
@@ -17,8 +17,8 @@ from pipeline_helpers import TEST_METHOD  # noqa: F401 - registers the test-only
 
 from inr_core.methods import list_methods
 from pipelines.cli import main
+from pipelines.commands.openrecon_label import LABEL_KEY, Requirements, openrecon_label
 from pipelines.errors import UserError
-from pipelines.openrecon_label import LABEL_KEY, Requirements, openrecon_label
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -74,7 +74,7 @@ def test_parameters_come_from_the_registry_and_the_chain():
     assert [v["id"] for v in params["preview"]["values"]] == ["none", *methods]
     assert [v["id"] for v in params["fallback"]["values"]] == ["none", *methods]
     assert [v["id"] for v in params["config"]["values"]] == ["cartesian", "radial"]  # no worker/distributed chains
-    # pipelines/configs/cartesian.xml sets method, preset, device and output; preview and fallback are
+    # pipelines/streaming/configs/cartesian.xml sets method, preset, device and output; preview and fallback are
     # the reconstruction stage's typed defaults
     defaults = {k: p["default"] for k, p in params.items()}
     assert defaults == {"config": "cartesian", "method": "l-plus-s", "preset": "default", "device": "auto",
@@ -84,7 +84,7 @@ def test_parameters_come_from_the_registry_and_the_chain():
 def test_every_parameter_id_is_a_setting_the_chain_takes():
     """The ids are the chain's own setting names: the packaged chain loads with each default given
     explicitly, and a misspelt one is refused (so the ids are not silently ignored)."""
-    from pipelines.host import Pipeline
+    from pipelines.streaming.host import Pipeline
 
     params = parameters(openrecon_label())
     settings = {k: p["default"] for k, p in params.items() if k != "config" and p["default"] != "none"}
@@ -98,7 +98,7 @@ def test_every_choice_is_taken_by_the_server_path():
     """Each value the UI can send, as the scanner sends it (configAdditional JSON), through the server's
     own parsing (pipelines.streaming.parameters) into the chain's typed settings: none is refused. A
     preset goes with a method that has it; a misspelt key is refused, as the server reports it."""
-    from pipelines.host import Pipeline
+    from pipelines.streaming.host import Pipeline
     from pipelines.streaming.parameters import parse_config_additional
 
     params = parameters(openrecon_label())

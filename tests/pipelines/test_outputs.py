@@ -52,12 +52,12 @@ def test_outputs_get_the_usual_permissions(tmp_path):
 
 
 def test_a_failing_preview_leaves_nothing_and_says_so(tmp_path, capsys, monkeypatch):
-    import pipelines.preview
+    import pipelines.files.preview
 
     def broken(*args, **kwargs):
         raise RuntimeError("no display")
 
-    monkeypatch.setattr(pipelines.preview, "write_preview", broken)
+    monkeypatch.setattr(pipelines.files.preview, "write_preview", broken)
     out = tmp_path / "out.h5"
     assert replay(out, "--preview", tmp_path / "p.png") == 2
     line = one_error_line(capsys)

@@ -3,7 +3,7 @@
 import numpy as np
 from pipeline_helpers import helpers
 
-from pipelines.preview import heart_pixel, write_preview
+from pipelines.files.preview import heart_pixel, write_preview
 
 
 def test_heart_pixel_is_on_the_pulsing_disc_not_on_a_flickering_edge():

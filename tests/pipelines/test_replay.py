@@ -11,7 +11,7 @@ import pytest
 from pipeline_helpers import TEST_METHOD, disc_raw, helpers, make_acq, make_header, write_raw
 
 from pipelines.cli import main
-from pipelines.ismrmrd_io import read_images
+from pipelines.files.ismrmrd_io import read_images
 
 
 def replay(*args):
@@ -168,8 +168,8 @@ def test_real_radial_frame_through_the_radial_pipeline_matches_a_direct_reconstr
 
     from inr_core.data import RadialCine
     from inr_core.methods import get_method
-    from pipelines.host import Pipeline
-    from pipelines.ismrmrd_io import open_raw
+    from pipelines.files.ismrmrd_io import open_raw
+    from pipelines.streaming.host import Pipeline
 
     kspace = np.load(REAL_RADIAL).astype(np.complex64)  # (samples, spokes)
     samples, spokes = kspace.shape

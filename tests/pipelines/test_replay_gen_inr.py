@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pipelines.cli import main
-from pipelines.simulate import simulate_file
+from pipelines.commands.simulate import simulate_file
 
 
 @pytest.mark.parametrize("frames", [3, 1])

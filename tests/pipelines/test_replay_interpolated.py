@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from pipelines.cli import main
-from pipelines.ismrmrd_io import read_images
-from pipelines.simulate import simulate_file
+from pipelines.commands.simulate import simulate_file
+from pipelines.files.ismrmrd_io import read_images
 
 N, T = 24, 4
 

@@ -14,9 +14,9 @@ import pytest
 from inr_core.metrics import score
 from inr_core.simulate import Realism, simulate_cine
 from pipelines.cli import main
-from pipelines.evaluate import load_pair
-from pipelines.ismrmrd_io import read_images
-from pipelines.raw_writer import write_raw
+from pipelines.commands.evaluate import load_pair
+from pipelines.files.ismrmrd_io import read_images
+from pipelines.files.raw_writer import write_raw
 
 N, COILS, ACS, R = 64, 6, 24, 3
 
@@ -88,8 +88,8 @@ def test_off_lattice_embedded_acs_lines_are_data_of_their_frame_unless_turned_of
     from gadgets.base import Chain
     from gadgets.cine_buffer import CineBuffer
     from gadgets.oversampling import RemoveReadoutOversampling
-    from pipelines.ismrmrd_io import open_raw
-    from pipelines.simulate import simulate_file
+    from pipelines.commands.simulate import simulate_file
+    from pipelines.files.ismrmrd_io import open_raw
 
     path = simulate_file(tmp_path / "kt.h5", pattern="kt-uniform", acceleration=4, frames=6, matrix=48, coils=4,
                          seed=2, realistic=True)

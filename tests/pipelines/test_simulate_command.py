@@ -11,10 +11,10 @@ import pytest
 
 from inr_core.sampling import calibration_lines, lattice_mask, make_mask
 from inr_core.simulate import Realism, simulate_cine
-from pipelines import raw_writer
 from pipelines.cli import main
+from pipelines.commands.simulate import simulate_file
 from pipelines.errors import UserError
-from pipelines.simulate import simulate_file
+from pipelines.files import raw_writer
 
 XSD = "/usr/share/ismrmrd/schema/ismrmrd.xsd"
 CART = dict(matrix=32, frames=20, coils=2, seed=1, pattern="kt-uniform", acceleration=2)

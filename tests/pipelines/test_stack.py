@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from pipelines.cli import main
-from pipelines.host import Pipeline
-from pipelines.ismrmrd_io import open_raw, read_images
-from pipelines.raw_writer import Protocol
+from pipelines.files.ismrmrd_io import open_raw, read_images
+from pipelines.files.raw_writer import Protocol
 from pipelines.streaming import protocol
 from pipelines.streaming.emulator import chain_text, stream
+from pipelines.streaming.host import Pipeline
 from pipelines.streaming.server import Server
 
 SLICES = 3

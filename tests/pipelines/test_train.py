@@ -4,7 +4,7 @@ with its refusals as one line and exit code 2."""
 import json
 
 from pipelines.cli import main
-from pipelines.simulate import simulate_file
+from pipelines.commands.simulate import simulate_file
 
 TINY = ["--steps", "2", "--batch", "1", "--pixels", "64", "--val-samples", "1", "--val-every", "2", "--no-progress",
         "--prior-iterations", "1"]

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from pipelines.cli import main
+from pipelines.commands.simulate import simulate_file
 from pipelines.errors import UserError
-from pipelines.simulate import simulate_file
 
 
 @pytest.mark.timeout(60)
@@ -48,6 +48,6 @@ def test_more_slices_than_the_file_has_is_one_clear_error(stack, tmp_path, capsy
     assert "has 3 slice(s): --slices 4 is not possible" in capsys.readouterr().err
     with pytest.raises(UserError):
         from pipelines.bench_streaming import FirstSlices
-        from pipelines.ismrmrd_io import open_raw
+        from pipelines.files.ismrmrd_io import open_raw
 
         FirstSlices(open_raw(stack), 0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.ismrmrd_io import read_images
+from pipelines.files.ismrmrd_io import read_images
 
 ROOT = Path(__file__).parents[2]
 RAW = ROOT / "sample_data" / "cine_tiny_ktuniform_R4.h5"

@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 
 from pipelines.errors import UserError
-from pipelines.host import CONFIG_DIR, Node, Pipeline
+from pipelines.streaming.host import CONFIG_DIR, Node, Pipeline
 
 CONFIGS = sorted(CONFIG_DIR.glob("*.xml"))
 

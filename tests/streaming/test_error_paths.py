@@ -15,7 +15,7 @@ from gadgetron.external.connection import Connection
 
 from gadgets.base import Gadget, drain
 from pipelines.cli import main
-from pipelines.ismrmrd_io import open_raw
+from pipelines.files.ismrmrd_io import open_raw
 from pipelines.streaming import protocol
 
 ROOT = Path(__file__).parents[2]

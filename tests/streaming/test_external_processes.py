@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from gadgets.base import GadgetError
-from pipelines.host import Node, Pipeline
-from pipelines.ismrmrd_io import open_raw
+from pipelines.files.ismrmrd_io import open_raw
+from pipelines.streaming.host import Node, Pipeline
 
 RAW = Path(__file__).parents[2] / "sample_data" / "cine_tiny_ktuniform_R4.h5"
 

@@ -157,7 +157,7 @@ def test_json_that_is_not_an_object_of_parameters_is_refused(server, tmp_path):
 @pytest.mark.timeout(60)
 def test_json_parameters_before_the_header_work_too(server, replayed):
     """The reference client sends its JSON after the header; other FIRE clients send it before."""
-    from pipelines.ismrmrd_io import open_raw
+    from pipelines.files.ismrmrd_io import open_raw
     from pipelines.streaming import protocol
     from pipelines.streaming.emulator import stream
 

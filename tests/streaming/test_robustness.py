@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.host import Pipeline
-from pipelines.ismrmrd_io import open_raw
+from pipelines.files.ismrmrd_io import open_raw
 from pipelines.streaming import protocol
 from pipelines.streaming.emulator import chain_text, stream
+from pipelines.streaming.host import Pipeline
 from pipelines.streaming.server import ScanStopped, Server, default_compute_slots
 from pipelines.streaming.worker import Worker, load_target
 

@@ -16,10 +16,10 @@ import ismrmrd
 import numpy as np
 import pytest
 
-from pipelines.host import Pipeline
-from pipelines.ismrmrd_io import open_raw
+from pipelines.files.ismrmrd_io import open_raw
 from pipelines.streaming import protocol
 from pipelines.streaming.emulator import chain_text, stream
+from pipelines.streaming.host import Pipeline
 from pipelines.streaming.server import Server, resolve_config_name
 
 ROOT = Path(__file__).parents[2]

@@ -12,7 +12,7 @@ import ismrmrd
 import numpy as np
 import pytest
 
-from pipelines.ismrmrd_io import open_raw
+from pipelines.files.ismrmrd_io import open_raw
 from pipelines.streaming import protocol
 from pipelines.streaming.emulator import chain_text, read_waveforms, stream, timeline
 from pipelines.streaming.server import Server
@@ -85,7 +85,7 @@ def test_waveforms_pass_by_default_and_end_where_a_node_drops_them(caplog):
 
 
 def test_packaged_chains_drop_waveforms_at_their_first_node():
-    from pipelines.host import CONFIG_DIR
+    from pipelines.streaming.host import CONFIG_DIR
 
     for path in CONFIG_DIR.glob("*.xml"):
         nodes = ElementTree.parse(path).getroot().find("stream")

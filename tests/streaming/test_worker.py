@@ -12,7 +12,7 @@ import pytest
 
 from gadgets.base import properties_from_config
 from gadgets.cine_reconstruction import CineReconstruction
-from pipelines.ismrmrd_io import open_raw
+from pipelines.files.ismrmrd_io import open_raw
 from pipelines.streaming import protocol
 from pipelines.streaming.worker import Worker, load_target
 

@@ -19,7 +19,7 @@ resumed run sees exactly the batches an uninterrupted one would:
   noise (the chain prewhitens before any method runs); in 85% of the samples the coil maps are zero
   outside the object (:func:`object_support`), as ESPIRiT's are. Targets are the noise-free images.
 - :class:`RawSource`: frames of fully sampled ISMRMRD files, read through the chain's own front end
-  (``pipelines.training_data.load_raw_folder``); targets are the fully sampled coil images.
+  (``pipelines.files.training_data.load_raw_folder``); targets are the fully sampled coil images.
 
 Masks: equispaced every R-th line plus a central block of 8% of the lines, R drawn per sample
 (``r_range``, default 2-8); with ``kt_fraction`` > 0 that share of samples uses one frame of a

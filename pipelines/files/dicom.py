@@ -1,7 +1,7 @@
 """DICOM out: an ISMRMRD image file -> one MR Image Storage file per image (slice x frame), with pydicom.
 
-Used by ``gadgetron-inr export-dicom IMAGES.h5 DIR`` and ``replay ... --dicom DIR``; the
-conventions (every attribute, where it comes from) are in ``docs/dicom.md``. In short:
+Used by ``gadgetron-inr export-dicom IMAGES.h5 DIR`` (``pipelines.commands.export_dicom``) and
+``replay ... --dicom DIR``; the conventions (every attribute, where it comes from) are in ``docs/dicom.md``. In short:
 
 - **Series**: one per output kind: the ISMRMRD ``image_series_index`` (1: the method's images, 2: the
   preview), and the fallback method's images of a series apart from its own (their image comment
@@ -41,7 +41,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -85,20 +84,6 @@ class _Series:
         return "preview" if any(_is_preview(i.meta) for i in self.images) else "image"
 
 
-def add_arguments(parser):
-    parser.add_argument("images", help="ISMRMRD image file (written by replay, emulate or a Gadgetron client)")
-    parser.add_argument("folder", help="output folder for the DICOM files (must not exist, or be empty)")
-    parser.add_argument("--raw", metavar="RAW.h5",
-                        help="take the ISMRMRD header (patient, study, protocol) from this raw file, for image "
-                             "files without one (gadgetron_ismrmrd_client writes none)")
-
-
-def run(args) -> int:
-    counts = export_dicom(args.images, args.folder, raw=args.raw)
-    print(f"wrote {sum(counts.values())} DICOM images in {len(counts)} series to {args.folder}", file=sys.stderr)
-    return 0
-
-
 # -- entry points ---------------------------------------------------------------------------------
 def check_dicom_folder(folder: str | os.PathLike) -> Path:
     """The output folder, or UserError: it must be absent or an empty folder (stale files of another
@@ -123,7 +108,7 @@ def export_dicom(images_path: str | os.PathLike, folder: str | os.PathLike,
     {SeriesNumber: image count}. The ISMRMRD header is the image file's own, or the raw file's
     ``raw`` (which wins). Written into a temporary folder beside ``folder`` and renamed, so a failure
     leaves nothing behind."""
-    from pipelines.ismrmrd_io import open_raw
+    from pipelines.files.ismrmrd_io import open_raw
 
     folder = check_dicom_folder(folder)
     header, series = read_image_file(images_path)
@@ -161,7 +146,7 @@ def _umask() -> int:
 # -- reading --------------------------------------------------------------------------------------
 def read_image_file(path: str | os.PathLike) -> tuple[object | None, list[_Series]]:
     """(parsed ISMRMRD header or None, the series to write, in SeriesNumber order)."""
-    from pipelines.ismrmrd_io import read_h5, read_images
+    from pipelines.files.ismrmrd_io import read_h5, read_images
 
     found = read_images(path)
     group = found[0].name.split("/")[0]

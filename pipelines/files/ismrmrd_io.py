@@ -24,7 +24,7 @@ import ismrmrd
 import numpy as np
 
 from pipelines.errors import UserError
-from pipelines.outputs import atomic_output
+from pipelines.files.outputs import atomic_output
 
 SUPPORTED_TRAJECTORIES = ("cartesian", "radial", "goldenangle")
 NON_IMAGING = (ismrmrd.ACQ_IS_NOISE_MEASUREMENT, ismrmrd.ACQ_IS_DUMMYSCAN_DATA, ismrmrd.ACQ_IS_NAVIGATION_DATA,

@@ -18,7 +18,7 @@ def load_raw_folder(folder: str | Path) -> RawSource:
     """Every ``*.h5`` raw file under ``folder``, through the chain's front end; each must be fully sampled."""
     from gadgets.front_end import cine_slices
     from inr_core.coils import estimate_coil_maps
-    from pipelines.ismrmrd_io import open_raw
+    from pipelines.files.ismrmrd_io import open_raw
 
     paths = sorted(Path(folder).rglob("*.h5"))
     if not paths:

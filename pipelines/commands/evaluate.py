@@ -43,7 +43,7 @@ def load_pair(images_path, reference_path, series: str | None = None) -> tuple[n
 def load_slices(images_path, reference_path, series: str | None = None) -> tuple[list[int], np.ndarray, np.ndarray]:
     """(slice indices, recon magnitude, reference magnitude): the slices the image file holds, both
     arrays (slices, frames, ny, nx) float32."""
-    from pipelines.ismrmrd_io import read_images, read_reference
+    from pipelines.files.ismrmrd_io import read_images, read_reference
 
     found = read_images(images_path)
     if series:

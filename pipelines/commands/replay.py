@@ -1,9 +1,9 @@
 """``gadgetron-inr replay``: stream a raw file through a reconstruction pipeline, write images.
 
-The pipeline is a Gadgetron stream configuration run by the embedded host (``pipelines.host``);
+The pipeline is a Gadgetron stream configuration run by the embedded host (``pipelines.streaming.host``);
 by default ``cartesian`` or ``radial`` after the file's trajectory. ``--settings FILE.yaml``, then
 ``--set key=value``, ``--method``, ``--preset`` and ``--device`` override the settings of the node that
-declares each key (``pipelines.host``); they are checked before the file's data are read, and the file
+declares each key (``pipelines.streaming.host``); they are checked before the file's data are read, and the file
 is decoded once.
 """
 
@@ -18,7 +18,7 @@ import ismrmrd
 from gadgets.base import GadgetError
 from inr_core.progress import Progress
 from pipelines.errors import UserError
-from pipelines.outputs import check_output
+from pipelines.files.outputs import check_output
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,8 @@ def add_arguments(parser):
                              "as Gadgetron does (default: in-process)")
 
 
-def default_pipeline(trajectory: str) -> str:
-    return "cartesian" if trajectory == "cartesian" else "radial"
-
-
 def run(args) -> int:
-    from pipelines.host import parse_overrides
+    from pipelines.streaming.host import parse_overrides
 
     overrides = parse_overrides(args.overrides)
     for key in ("method", "preset", "device"):
@@ -70,11 +66,11 @@ def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | No
     ``pipeline``: a packaged chain name or an XML file (default: the trajectory's chain);
     ``settings_file`` (YAML), then ``properties`` override the chain's settings, checked before the data
     are read; ``preview``: also draw a PNG; ``dicom``: also write DICOM files to
-    that folder (``pipelines.dicom``). Returns the image count.
+    that folder (``pipelines.files.dicom``). Returns the image count.
     Expected failures raise ``UserError`` (one line, naming the file); nothing is left at ``output``.
     """
-    from pipelines.host import Pipeline
-    from pipelines.ismrmrd_io import open_raw, write_images
+    from pipelines.files.ismrmrd_io import open_raw, write_images
+    from pipelines.streaming.host import Pipeline, default_pipeline
 
     if Path(output).resolve() == Path(raw_path).resolve():
         raise UserError(f"the output {str(output)!r} is the raw input file: choose another name")
@@ -82,7 +78,7 @@ def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | No
     if preview:
         check_output(preview, "preview")
     if dicom:
-        from pipelines.dicom import check_dicom_folder
+        from pipelines.files.dicom import check_dicom_folder
 
         check_dicom_folder(dicom)
     raw = open_raw(raw_path, check_data=False)  # the header, for the default chain
@@ -121,8 +117,8 @@ def replay_file(raw_path, output, properties: dict[str, str], pipeline: str | No
 
 def _preview(preview, output, raw_path, method: str) -> None:
     """Draw the preview; if that fails the run fails whole: no images left behind, one line."""
-    from pipelines.ismrmrd_io import read_images, read_reference
-    from pipelines.preview import write_preview
+    from pipelines.files.ismrmrd_io import read_images, read_reference
+    from pipelines.files.preview import write_preview
 
     try:
         write_preview(preview, read_images(output)[0].frames(), read_reference(raw_path), title=f"{method}: {raw_path}")
@@ -136,7 +132,7 @@ def _preview(preview, output, raw_path, method: str) -> None:
 
 def _dicom(folder, output) -> None:
     """Write the DICOM files; if that fails the run fails whole, as for the preview: no images left."""
-    from pipelines.dicom import export_dicom
+    from pipelines.files.dicom import export_dicom
 
     try:
         counts = export_dicom(output, folder)

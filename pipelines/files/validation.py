@@ -1,5 +1,5 @@
 """Checks of acquisitions shared by the hosts that receive them as a stream (the loopback server, the
-connect-mode worker). ``pipelines.ismrmrd_io`` applies the same rule to a file's rows (it also
+connect-mode worker). ``pipelines.files.ismrmrd_io`` applies the same rule to a file's rows (it also
 checks the stored sizes against the header, which a deserialised stream item cannot get wrong)."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.outputs import atomic_output
+from pipelines.files.outputs import atomic_output
 
 
 def heart_pixel(magnitude: np.ndarray) -> tuple[int, int]:

@@ -2,13 +2,13 @@
 
 The file holds a noise scan, the undersampled segmented cine (Cartesian k-t mask or golden-angle
 radial spokes) and, in ``/reference``, the fully sampled truth and coil maps (see
-``pipelines.raw_writer`` for the layout and conventions).
+``pipelines.files.raw_writer`` for the layout and conventions).
 
 ``--realistic`` writes what a scanner would (``inr_core.simulate.Realism``, docs/simulation.md): a
 cardiac coil array, a smooth background phase of a few radians, noise set as k-space-centre SNR in dB
 (``--snr-db``), embedded ACS lines flagged the Siemens way and, with ``--partial-fourier``, asymmetric
 k-space. ``--slices N`` writes a short-axis stack (``inr_core.simulate.simulate_stack``,
-``pipelines.raw_writer.write_raw``): slice after slice, one noise scan at the start.
+``pipelines.files.raw_writer.write_raw``): slice after slice, one noise scan at the start.
 Benches call ``simulate_file`` directly; the command is a thin wrapper around it.
 """
 
@@ -122,7 +122,7 @@ def simulate_file(path, *, trajectory="cartesian", pattern=DEFAULT_PATTERN, acce
     writes a short-axis stack (``only_slice`` K: the noise scan and slice K of it alone). Raises
     ``UserError`` (one line) for bad values or an existing file without ``force``.
     """
-    from pipelines.raw_writer import write_raw  # h5py/ismrmrd only when actually writing
+    from pipelines.files.raw_writer import write_raw  # h5py/ismrmrd only when actually writing
 
     path = Path(path)
     _check(path, trajectory=trajectory, pattern=pattern, acceleration=acceleration, spokes=spokes, frames=frames,

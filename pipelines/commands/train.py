@@ -90,7 +90,7 @@ def config_from(args):
 
 def sources(args):
     from inr_core.methods.inr.gen_inr_data import COILS, SIZES, SimulatedSource
-    from pipelines.training_data import load_raw_folder
+    from pipelines.files.training_data import load_raw_folder
 
     if args.raw:
         try:

@@ -35,7 +35,7 @@ from pipelines.errors import UserError
 
 LABEL_KEY = "com.siemens-healthineers.magneticresonance.openrecon.metadata:1.1.0"
 PACKAGE = "gadgetron-inr"
-CONFIG_DIR = Path(__file__).parent / "configs"
+CONFIG_DIR = Path(__file__).parents[1] / "streaming" / "configs"
 DEFAULT_CHAIN = "cartesian"
 DEVICES = ("auto", "cpu", "cuda")  # resolve_device's choices ("cuda" = the first GPU)
 # The chain settings the scanner UI shows, with their UI labels. Ids must be letters and digits

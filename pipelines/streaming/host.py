@@ -77,6 +77,11 @@ def resolve_config(name_or_path: str) -> Path:
     return path
 
 
+
+def default_pipeline(trajectory: str) -> str:
+    """The packaged chain for a raw file's trajectory: ``cartesian``, else ``radial``."""
+    return "cartesian" if trajectory == "cartesian" else "radial"
+
 @dataclass
 class DistributedNode:
     """A ``<distributed>`` node: its inner stream runs once per value of ``dimension`` (an

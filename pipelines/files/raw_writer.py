@@ -61,7 +61,7 @@ import numpy as np
 
 from inr_core.sampling import GOLDEN_ANGLE_DEG
 from inr_core.simulate import SNR_DB_DEFINITION, SimulatedCine, g_factor
-from pipelines.outputs import atomic_output
+from pipelines.files.outputs import atomic_output
 
 log = logging.getLogger(__name__)
 
