@@ -1,0 +1,84 @@
+"""The summary of tests/gpu/check_all.sh: every stage's status and rows in one JSON and one readable file.
+
+Usage: python tests/gpu/summarize.py WORK RESULTS KP_PRESET DEVICE
+Reads WORK/stages.tsv (name, exit status, seconds, timeout) and each stage's bench output under WORK/<stage>/,
+writes RESULTS/summary.json (the stages with their full bench documents) and RESULTS/summary.md (one row per
+method: PSNR/SSIM, wall time of the whole chain, peak memory; KP-INR's steps/s; gen-inr's ms per frame).
+Exits 1 if a finished stage left no results (a bench that exited 0 must have written them) or a method's row
+failed (the benches record a failed method as a row and go on)."""
+import json
+import sys
+from pathlib import Path
+
+# Where each bench writes its document under --out-dir.
+DOCUMENTS = {"lr-cartesian": "cartesian/cartesian.json", "kp-inr": "cartesian/cartesian.json",
+             "lr-radial": "radial/results.json", "da-inr": "radial/results.json", "gen-inr": "gen-inr/results.json"}
+
+
+def steps_per_second(method: str, preset: str, seconds: float) -> str:
+    """The steps the preset asks for over the whole chain's time: a lower bound on the fit's rate (the chain's
+    set-up, ESPIRiT and the final prediction are in the time; honest stopping can end the fit early only in
+    presets with a hold-out, which `paper` has not)."""
+    from inr_core.methods import get_method
+
+    cls = get_method(method)
+    cfg = cls.make_config(preset if preset in cls.presets else None)
+    steps = getattr(cfg, "steps", None)
+    return "" if not steps else f"{steps} steps, {steps / seconds:.1f} steps/s (whole chain)"
+
+
+def row_line(stage: str, r: dict, kp_preset: str) -> str:
+    where = r.get("file", "")
+    if r.get("error"):
+        return f"| {stage} | {where} | {r['method']} | {r.get('preset', '')} | failed: {r['error']} | | | |"
+    extra = steps_per_second(r["method"], kp_preset, r["seconds"]) if r["method"] == "kp-inr" else ""
+    memory = "n/a" if r.get("peak_memory_mb") is None else f"{r['peak_memory_mb']:.0f} {r.get('memory_kind', '')}"
+    return (f"| {stage} | {where} | {r['method']} | {r.get('preset', '')} | {r['psnr_mean']:.2f} / "
+            f"{r['ssim_mean']:.4f} | {r['seconds']:.1f} | {memory} | {extra} |")
+
+
+def main(work: Path, results: Path, kp_preset: str, device: str) -> int:
+    stages, lines, missing, failed = [], [], [], []
+    table = ["| stage | file | method | preset | PSNR dB / SSIM | time (s) | peak memory (MB) | notes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for line in (work / "stages.tsv").read_text().splitlines():
+        name, status, seconds, limit = line.split("\t")
+        path = work / name / DOCUMENTS[name]
+        document = json.loads(path.read_text()) if path.exists() and status != "not-run" else None
+        stages.append({"stage": name, "status": status, "seconds": int(seconds), "timeout": int(limit),
+                       "timed_out": status == "124", "document": document})
+        state = {"0": "done", "124": "TIMED OUT", "not-run": "not run (no time left)"}.get(status, f"exit {status}")
+        lines.append(f"- {name}: {state} in {seconds} s (timeout {limit} s)")
+        if status == "0" and document is None:
+            missing.append(str(path))
+        if document is None:
+            continue
+        if name == "gen-inr":
+            s = document["speed"]
+            table.append(f"| {name} | random {document['matrix']}x{document['matrix']}x{s['slice_frames']} | gen-inr "
+                         f"| | | {s['slice_s']:.3f} | {s['peak_memory_mb']:.0f} | {s['per_frame_ms']:.1f} ms/frame "
+                         f"({s['single_frame_ms']:.1f} ms one frame) |")
+            for r in document["rows"]:
+                table.append(f"| {name} | {r['set']} R{r['R']:g} | {r['method']} | | {r['psnr']:.2f} / "
+                             f"{r['ssim']:.4f} | | | mean of {r['cases']} |")
+        else:
+            table += [row_line(name, r, kp_preset) for r in document["rows"]]
+            failed += [f"{name}: {r['method']}: {r['error']}" for r in document["rows"] if r.get("error")]
+    text = "\n".join([f"# tests/gpu/check_all.sh on {device}", "", *lines, "", *table, "",
+                      "Time: wall seconds of the whole chain (ESPIRiT included), each method in a fresh process. "
+                      "Peak memory: torch.cuda.max_memory_allocated on CUDA, the process's peak RSS on the CPU.", ""])
+    (results / "summary.md").write_text(text)
+    (results / "summary.json").write_text(json.dumps({"device": device, "kp_preset": kp_preset, "stages": stages},
+                                                     indent=1))
+    sys.stdout.write(text)
+    for path in missing:
+        print(f"summarize: a stage exited 0 but wrote no {path}", file=sys.stderr)
+    for line in failed:
+        print(f"summarize: a method failed: {line}", file=sys.stderr)
+    return 1 if missing or failed else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5:
+        sys.exit(__doc__)
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]))
