@@ -35,7 +35,6 @@ from pipelines.errors import UserError
 
 LABEL_KEY = "com.siemens-healthineers.magneticresonance.openrecon.metadata:1.1.0"
 PACKAGE = "gadgetron-inr"
-CONFIG_DIR = Path(__file__).parents[1] / "streaming" / "configs"
 DEFAULT_CHAIN = "cartesian"
 DEVICES = ("auto", "cpu", "cuda")  # resolve_device's choices ("cuda" = the first GPU)
 # The chain settings the scanner UI shows, with their UI labels. Ids must be letters and digits
@@ -254,6 +253,8 @@ def typed_default(config: type, name: str) -> str:
 
 
 def chain_file(chain: str) -> Path:
+    from pipelines.streaming.host import CONFIG_DIR
+
     path = CONFIG_DIR / f"{chain}.xml"
     if not path.is_file():
         raise UserError(f"no packaged chain {chain!r} (packaged: {', '.join(standalone_chains())})")
@@ -263,6 +264,8 @@ def chain_file(chain: str) -> Path:
 def standalone_chains() -> list[str]:
     """Packaged chains that run in the server on their own: not those that need another process
     (a ``<connect>`` worker or ``<distributed>`` Gadgetron workers)."""
+    from pipelines.streaming.host import CONFIG_DIR
+
     out = []
     for path in sorted(CONFIG_DIR.glob("*.xml")):
         tags = {element.tag for element in ElementTree.parse(path).getroot().iter()}
