@@ -10,13 +10,16 @@
 #   da-inr        `bench radial --preset paper` at the DA-INR paper's size (128x128x23, 32 coils, 13 spokes):
 #                 DA-INR `paper` beside GRASP `paper`;
 #   gen-inr       `bench gen-inr` 192x192, 20 frames, 10 coils, R4: ms per frame (shipped weights) and its
-#                 quality beside CG-SENSE.
+#                 quality beside CG-SENSE;
+#   gen-inr-train (not in the default stages: it does not fit the 8 minutes with the others) `train gen-inr`
+#                 300 steps on CUDA, batch 8, 25% kt masks, 200 s budget (the former check_gen_inr.sh's
+#                 training): steps/s and validation PSNR of a GPU training run.
 # Each row: PSNR/SSIM (the benches' protocols), wall time of the whole chain, peak memory
 # (torch.cuda.max_memory_allocated on CUDA). Each stage runs under its own `timeout` (killed with its child
 # processes: timeout signals the whole process group), capped by what is left of GPU_CHECK_TOTAL, so the
 # script ends inside 8 minutes even if a stage hangs (stages 440 s, set-up and summary about 20 s); a stage that
 # times out is recorded as such and the next one runs. It supersedes check_radial.sh, check_kp_inr.sh and
-# check_gen_inr.sh (whose 300-step GPU training of gen-inr it drops: it does not fit the 8 minutes).
+# check_gen_inr.sh (GPU_CHECK_STAGES=gen-inr-train runs the latter's training alone).
 #
 # NOT RUN ON A GPU YET: no GPU was lent to the task that wrote this script. Its CPU rehearsal (below) was run;
 # docs/methods-inr-ceilings.md ("GPU check") says the same.
@@ -26,7 +29,8 @@
 # It writes into $OUT when set (the device tool's folder that comes back, at most 8 files), else
 # out/gpu-check-all/results/ (rehearsal: out/gpu-check-all-rehearsal/results/): summary.json (every stage's
 # status, time and full bench JSON), summary.md (the readable tables), bench.log (every stage's output) and
-# environment.txt (commit, Python/torch/CUDA/GPU, nvidia-smi, the settings). Raw files, images and figures stay in out/gpu-check-all/<stage>/.
+# environment.txt (commit, Python/torch/CUDA/GPU, nvidia-smi, the settings). Raw files, images and figures
+# stay in out/gpu-check-all/<stage>/.
 # Exit status: 0 every stage and every method done; 3 skipped (no GPU, no CUDA torch or a missing package; it
 #   says which); 124 a stage timed out or found no time left; else the first failing stage's status; 1 all stages
 #   ended but a method's row failed (the summary names it). Later stages run after a failed one.
@@ -44,7 +48,7 @@
 #   GPU_CHECK_REHEARSAL=1 bash tests/gpu/check_all.sh
 # Knobs: GPU_CHECK_STAGES (default "lr-cartesian lr-radial kp-inr da-inr gen-inr"), GPU_CHECK_TOTAL (seconds for
 #   all stages, default 440), GPU_CHECK_TIMEOUT_<STAGE> (lr_cartesian 80, lr_radial 80, kp_inr 110,
-#   da_inr 110, gen_inr 60), GPU_CHECK_DEVICE (cuda; rehearsal cpu), GPU_CHECK_WORK (the work folder).
+#   da_inr 110, gen_inr 60, gen_inr_train 240), GPU_CHECK_DEVICE (cuda; rehearsal cpu), GPU_CHECK_WORK (the work folder).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 
@@ -70,6 +74,7 @@ if [[ "$REHEARSAL" == 1 ]]; then
     LRRAD="--matrix 32 --frames 4 --coils 2 --spokes 5"
     KP="--matrix 32 --frames 4 --coils 4"; DARAD=$LRRAD; LR_PRESET=smoke; KP_PRESET=smoke; DA_PRESET=fast
     GEN="--matrix 96 --frames 2 --accelerations 4"
+    TRAIN="--steps 4 --batch 1 --sizes 64 --val-samples 1 --val-every 4"
 else
     DEVICE=${GPU_CHECK_DEVICE:-cuda}
     CART="--matrix 160 --frames 16 --coils 10"
@@ -78,15 +83,17 @@ else
     DARAD="--matrix 128 --frames 23 --coils 32 --spokes 13"  # the DA-INR paper's size
     LR_PRESET=""; KP_PRESET=paper; DA_PRESET=paper
     GEN="--matrix 192 --frames 20 --coils 10 --accelerations 4"
+    TRAIN="--steps 300 --batch 8 --kt-masks 0.25 --val-samples 8 --val-every 100 --time-budget 200"
 fi
 ALL_STAGES="lr-cartesian lr-radial kp-inr da-inr gen-inr"
 STAGES=${GPU_CHECK_STAGES:-$ALL_STAGES}
 TOTAL=${GPU_CHECK_TOTAL:-440}
-declare -A DEFAULT_LIMIT=([lr-cartesian]=80 [lr-radial]=80 [kp-inr]=110 [da-inr]=110 [gen-inr]=60)
+declare -A DEFAULT_LIMIT=([lr-cartesian]=80 [lr-radial]=80 [kp-inr]=110 [da-inr]=110 [gen-inr]=60 [gen-inr-train]=240)
 seconds() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || { echo "$1 must be a whole number of seconds, not '$2'" >&2; exit 2; }; }
 seconds GPU_CHECK_TOTAL "$TOTAL"
 for name in $STAGES; do
-    [[ -n "${DEFAULT_LIMIT[$name]:-}" ]] || { echo "GPU_CHECK_STAGES: unknown stage '$name' ($ALL_STAGES)" >&2; exit 2; }
+    [[ -n "${DEFAULT_LIMIT[$name]:-}" ]] || \
+        { echo "GPU_CHECK_STAGES: unknown stage '$name' ($ALL_STAGES gen-inr-train)" >&2; exit 2; }
     knob="GPU_CHECK_TIMEOUT_${name//-/_}"
     seconds "$knob" "${!knob:-${DEFAULT_LIMIT[$name]}}"
 done
@@ -97,9 +104,10 @@ CHECK=check_all IMPORTS="torch, numpy, scipy, h5py, skimage, matplotlib, tqdm, y
 source tests/gpu/setup.sh
 : > "$RESULTS/bench.log"
 
-# stage NAME ARGS...: run `gadgetron-inr ARGS --out-dir $WORK/NAME` (tests/gpu/gadgetron_inr.py:
+# stage NAME ARGS...: run `gadgetron-inr ARGS` (its output folder $WORK/NAME; tests/gpu/gadgetron_inr.py:
 # the command line without its entry point installed) under its own timeout (the smaller of
-# GPU_CHECK_TIMEOUT_<NAME> and what is left of TOTAL), log it, and record status and seconds.
+# GPU_CHECK_TIMEOUT_<NAME> and what is left of TOTAL), log it (stdout also to $WORK/NAME.stdout: train's JSON),
+# and record status and seconds.
 BEGIN=$(date +%s)
 FIRST_FAILURE=0
 : > "$WORK/stages.tsv"
@@ -116,12 +124,14 @@ stage() {
         [[ $FIRST_FAILURE == 0 ]] && FIRST_FAILURE=124
         return
     fi
-    echo "check_all: == $name (timeout $limit s): gadgetron-inr $* --out-dir $WORK/$name" | tee -a "$RESULTS/bench.log"
-    rm -rf "${WORK:?}/$name"
+    echo "check_all: == $name (timeout $limit s): gadgetron-inr $*" | tee -a "$RESULTS/bench.log"
+    rm -rf "${WORK:?}/$name" "$WORK/$name.stdout"
+    mkdir -p "$WORK/$name"
     start=$(date +%s)
-    timeout --kill-after=10 "$limit" "$PY" tests/gpu/gadgetron_inr.py "$@" --out-dir "$WORK/$name" \
-        >> "$RESULTS/bench.log" 2>&1
+    timeout --kill-after=10 "$limit" "$PY" tests/gpu/gadgetron_inr.py "$@" 2>> "$RESULTS/bench.log" \
+        > "$WORK/$name.stdout"
     status=$?
+    cat "$WORK/$name.stdout" >> "$RESULTS/bench.log"
     [[ $status == 137 ]] && status=124  # killed after the grace period: still a timeout
     echo "check_all: $name exited $status after $(( $(date +%s) - start )) s" | tee -a "$RESULTS/bench.log"
     printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$(( $(date +%s) - start ))" "$limit" >> "$WORK/stages.tsv"
@@ -134,19 +144,23 @@ lr-radial: bench radial $LRRAD --methods grasp lr-inr ${LR_PRESET:+--preset $LR_
 kp-inr: bench cartesian $KP --patterns kt-uniform --accelerations 8 --methods llr kp-inr --preset $KP_PRESET
 da-inr: bench radial $DARAD --methods grasp da-inr --preset $DA_PRESET
 (a --preset applies to each method that has it, the classical peers included; the others run their defaults)
-gen-inr: bench gen-inr $GEN" | cat >> "$RESULTS/bench.log"
+gen-inr: bench gen-inr $GEN
+gen-inr-train: train gen-inr $TRAIN --no-progress" | cat >> "$RESULTS/bench.log"
 
 for name in $STAGES; do
     # shellcheck disable=SC2086  # the sizes are lists of words
     case $name in
         lr-cartesian) stage "$name" bench cartesian --device "$DEVICE" $CART --patterns kt-uniform --accelerations 8 \
-                          --methods llr lr-inr gen-inr ${LR_PRESET:+--preset $LR_PRESET} ;;
+                          --methods llr lr-inr gen-inr ${LR_PRESET:+--preset $LR_PRESET} --out-dir "$WORK/$name" ;;
         lr-radial) stage "$name" bench radial --device "$DEVICE" $LRRAD --methods grasp lr-inr \
-                       ${LR_PRESET:+--preset $LR_PRESET} ;;
+                       ${LR_PRESET:+--preset $LR_PRESET} --out-dir "$WORK/$name" ;;
         kp-inr) stage "$name" bench cartesian --device "$DEVICE" $KP --patterns kt-uniform --accelerations 8 \
-                    --methods llr kp-inr --preset "$KP_PRESET" ;;
-        da-inr) stage "$name" bench radial --device "$DEVICE" $DARAD --methods grasp da-inr --preset "$DA_PRESET" ;;
-        gen-inr) stage "$name" bench gen-inr --device "$DEVICE" $GEN ;;
+                    --methods llr kp-inr --preset "$KP_PRESET" --out-dir "$WORK/$name" ;;
+        da-inr) stage "$name" bench radial --device "$DEVICE" $DARAD --methods grasp da-inr --preset "$DA_PRESET" \
+                    --out-dir "$WORK/$name" ;;
+        gen-inr) stage "$name" bench gen-inr --device "$DEVICE" $GEN --out-dir "$WORK/$name" ;;
+        gen-inr-train) stage "$name" train gen-inr --device "$DEVICE" $TRAIN --no-progress \
+                           -o "$WORK/$name/gpu_trained.pt" ;;
     esac
 done
 

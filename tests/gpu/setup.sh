@@ -1,7 +1,7 @@
-# Sourced by the GPU checks (check_*.sh) after they set CHECK (their name), PY, DEVICE, RESULTS and
+# Sourced by the GPU check (check_all.sh) after they set CHECK (their name), PY, DEVICE, RESULTS and
 # IMPORTS (the modules they need): the one place that finds the packages and the device.
 # A missing Python, package or CUDA device ends the check with exit 3 and one line saying which;
-# wheels carried in .whl/ (check_radial.sh --fetch-wheels) are installed into a temporary folder first.
+# wheels carried in .whl/ (check_all.sh --fetch-wheels) are installed into a temporary folder first.
 mkdir -p "$RESULTS"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # the project's packages without installing them
 export PYTHONUNBUFFERED=1
@@ -16,7 +16,7 @@ if ! imports >/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
         || skip "the wheels in .whl/ do not install into $PY (fetched for another CPython?)"
     export PYTHONPATH="$PYTHONPATH:$SITE"
 fi
-missing=$(imports) || skip "$PY lacks a package: ${missing##*$'\n'} (see check_radial.sh's header for what it needs)"
+missing=$(imports) || skip "$PY lacks a package: ${missing##*$'\n'} (see check_all.sh's header for what it needs)"
 if [[ "$DEVICE" == cuda ]]; then
     "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
         || skip "$PY's torch $("$PY" -c 'import torch; print(torch.__version__)') sees no CUDA device"

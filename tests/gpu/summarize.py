@@ -12,7 +12,16 @@ from pathlib import Path
 
 # Where each bench writes its document under --out-dir.
 DOCUMENTS = {"lr-cartesian": "cartesian/cartesian.json", "kp-inr": "cartesian/cartesian.json",
-             "lr-radial": "radial/results.json", "da-inr": "radial/results.json", "gen-inr": "gen-inr/results.json"}
+             "lr-radial": "radial/results.json", "da-inr": "radial/results.json", "gen-inr": "gen-inr/results.json",
+             "gen-inr-train": "../gen-inr-train.stdout"}  # train prints its report (JSON) on stdout
+
+
+def read_document(path: Path):
+    """The stage's JSON, or None where a killed stage left none or only part of one."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def steps_per_second(method: str, preset: str, seconds: float) -> str:
@@ -44,7 +53,7 @@ def main(work: Path, results: Path, kp_preset: str, device: str) -> int:
     for line in (work / "stages.tsv").read_text().splitlines():
         name, status, seconds, limit = line.split("\t")
         path = work / name / DOCUMENTS[name]
-        document = json.loads(path.read_text()) if path.exists() and status != "not-run" else None
+        document = read_document(path) if status != "not-run" else None
         stages.append({"stage": name, "status": status, "seconds": int(seconds), "timeout": int(limit),
                        "timed_out": status == "124", "document": document})
         state = {"0": "done", "124": "TIMED OUT", "not-run": "not run (no time left)"}.get(status, f"exit {status}")
@@ -53,7 +62,13 @@ def main(work: Path, results: Path, kp_preset: str, device: str) -> int:
             missing.append(str(path))
         if document is None:
             continue
-        if name == "gen-inr":
+        if name == "gen-inr-train":
+            last = {k: round(v, 3) if isinstance(v, float) else v
+                    for k, v in (document["history"][-1] if document.get("history") else {}).items()}
+            rate = document["steps"] / document["wall_s"] if document.get("wall_s") else float("nan")
+            table.append(f"| {name} | training | gen-inr | | | {document['wall_s']:.1f} | | {document['steps']} steps, "
+                         f"{rate:.2f} steps/s; last validation {json.dumps(last)} |")
+        elif name == "gen-inr":
             s = document["speed"]
             table.append(f"| {name} | random {document['matrix']}x{document['matrix']}x{s['slice_frames']} | gen-inr "
                          f"| | | {s['slice_s']:.3f} | {s['peak_memory_mb']:.0f} | {s['per_frame_ms']:.1f} ms/frame "
