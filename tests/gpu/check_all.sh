@@ -8,7 +8,7 @@
 #                 former check_kp_inr.sh): KP-INR's paper schedule (6000 steps) beside LLR's paper preset;
 #                 steps/s of the whole chain;
 #   da-inr        `bench radial --preset paper` at the DA-INR paper's size (128x128x23, 32 coils, 13 spokes):
-#                 DA-INR `paper` beside GRASP `paper`;
+#                 DA-INR `paper` (1000 steps) beside GRASP `paper`; steps/s of the whole chain;
 #   gen-inr       `bench gen-inr` 192x192, 20 frames, 10 coils, R4: ms per frame (shipped weights) and its
 #                 quality beside CG-SENSE;
 #   gen-inr-train (not in the default stages: it does not fit the 8 minutes with the others) `train gen-inr`
@@ -165,7 +165,7 @@ for name in $STAGES; do
 done
 
 # One JSON and one readable summary of every stage (tests/gpu/summarize.py; timed-out stages included).
-timeout 60 "$PY" tests/gpu/summarize.py "$WORK" "$RESULTS" "$KP_PRESET" "$DEVICE" 2>&1 | tee -a "$RESULTS/bench.log"
+timeout 60 "$PY" tests/gpu/summarize.py "$WORK" "$RESULTS" "$DEVICE" 2>&1 | tee -a "$RESULTS/bench.log"
 summary=${PIPESTATUS[0]}
 echo "check_all: done in $(( $(date +%s) - BEGIN )) s" | tee -a "$RESULTS/bench.log"
 [[ $FIRST_FAILURE != 0 ]] && exit "$FIRST_FAILURE"

@@ -1,9 +1,10 @@
 """The summary of tests/gpu/check_all.sh: every stage's status and rows in one JSON and one readable file.
 
-Usage: python tests/gpu/summarize.py WORK RESULTS KP_PRESET DEVICE
+Usage: python tests/gpu/summarize.py WORK RESULTS DEVICE
 Reads WORK/stages.tsv (name, exit status, seconds, timeout) and each stage's bench output under WORK/<stage>/,
 writes RESULTS/summary.json (the stages with their full bench documents) and RESULTS/summary.md (one row per
-method: PSNR/SSIM, wall time of the whole chain, peak memory; KP-INR's steps/s; gen-inr's ms per frame).
+method: PSNR/SSIM, wall time of the whole chain, peak memory; steps/s of the INRs that run a fixed number of
+steps, such as KP-INR and DA-INR `paper`; gen-inr's ms per frame).
 Exits 1 if a finished stage left no results (a bench that exited 0 must have written them) or a method's row
 failed (the benches record a failed method as a row and go on)."""
 import json
@@ -26,27 +27,29 @@ def read_document(path: Path):
 
 def steps_per_second(method: str, preset: str, seconds: float) -> str:
     """The steps the preset asks for over the whole chain's time: a lower bound on the fit's rate (the chain's
-    set-up, ESPIRiT and the final prediction are in the time; honest stopping can end the fit early only in
-    presets with a hold-out, which `paper` has not)."""
+    set-up, ESPIRiT and the final prediction are in the time). Only for presets that run every step: none where
+    a hold-out (honest stopping) or a time budget can end the fit early, since the steps run are not recorded."""
     from inr_core.methods import get_method
 
     cls = get_method(method)
     cfg = cls.make_config(preset if preset in cls.presets else None)
     steps = getattr(cfg, "steps", None)
-    return "" if not steps else f"{steps} steps, {steps / seconds:.1f} steps/s (whole chain)"
+    if not steps or getattr(cfg, "holdout", 0) or getattr(cfg, "time_budget_s", 0):
+        return ""
+    return f"{steps} steps, {steps / seconds:.1f} steps/s (whole chain)"
 
 
-def row_line(stage: str, r: dict, kp_preset: str) -> str:
+def row_line(stage: str, r: dict) -> str:
     where = r.get("file", "")
     if r.get("error"):
         return f"| {stage} | {where} | {r['method']} | {r.get('preset', '')} | failed: {r['error']} | | | |"
-    extra = steps_per_second(r["method"], kp_preset, r["seconds"]) if r["method"] == "kp-inr" else ""
+    extra = steps_per_second(r["method"], r.get("preset", "default"), r["seconds"])
     memory = "n/a" if r.get("peak_memory_mb") is None else f"{r['peak_memory_mb']:.0f} {r.get('memory_kind', '')}"
     return (f"| {stage} | {where} | {r['method']} | {r.get('preset', '')} | {r['psnr_mean']:.2f} / "
             f"{r['ssim_mean']:.4f} | {r['seconds']:.1f} | {memory} | {extra} |")
 
 
-def main(work: Path, results: Path, kp_preset: str, device: str) -> int:
+def main(work: Path, results: Path, device: str) -> int:
     stages, lines, missing, failed = [], [], [], []
     table = ["| stage | file | method | preset | PSNR dB / SSIM | time (s) | peak memory (MB) | notes |",
              "|---|---|---|---|---|---|---|---|"]
@@ -77,13 +80,13 @@ def main(work: Path, results: Path, kp_preset: str, device: str) -> int:
                 table.append(f"| {name} | {r['set']} R{r['R']:g} | {r['method']} | | {r['psnr']:.2f} / "
                              f"{r['ssim']:.4f} | | | mean of {r['cases']} |")
         else:
-            table += [row_line(name, r, kp_preset) for r in document["rows"]]
+            table += [row_line(name, r) for r in document["rows"]]
             failed += [f"{name}: {r['method']}: {r['error']}" for r in document["rows"] if r.get("error")]
     text = "\n".join([f"# tests/gpu/check_all.sh on {device}", "", *lines, "", *table, "",
                       "Time: wall seconds of the whole chain (ESPIRiT included), each method in a fresh process. "
                       "Peak memory: torch.cuda.max_memory_allocated on CUDA, the process's peak RSS on the CPU.", ""])
     (results / "summary.md").write_text(text)
-    (results / "summary.json").write_text(json.dumps({"device": device, "kp_preset": kp_preset, "stages": stages},
+    (results / "summary.json").write_text(json.dumps({"device": device, "stages": stages},
                                                      indent=1))
     sys.stdout.write(text)
     for path in missing:
@@ -94,6 +97,6 @@ def main(work: Path, results: Path, kp_preset: str, device: str) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5:
+    if len(sys.argv) != 4:
         sys.exit(__doc__)
-    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]))
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]))
