@@ -21,6 +21,8 @@ import torch
 
 from inr_core.data import RadialCine
 from inr_core.methods import get_method
+from inr_core.methods.inr.radial_image import time_rows
+from inr_core.methods.inr.radial_loss import RadialProblem
 from inr_core.metrics import score
 from inr_core.simulate import Realism, simulate_cine
 
@@ -36,7 +38,7 @@ def traced(method, truth, every: int):
     import importlib
 
     module = importlib.import_module(type(method).__module__)
-    state, original_fit, original_from = {}, module.fit, module.RadialProblem.from_data
+    state, original_fit, original_from = {}, module.fit, RadialProblem.from_data
 
     def from_data(*args, **kwargs):
         state["problem"] = original_from(*args, **kwargs)
@@ -51,7 +53,7 @@ def traced(method, truth, every: int):
 
         module.neighbour_features = features
 
-    def fit(modules, loss_fn, cfg, progress, label, after_step=None, parameters=None):
+    def fit(modules, loss_fn, cfg, progress, label, after_step=None, **kwargs):
         start = time.perf_counter()
 
         def hook(step):
@@ -60,17 +62,17 @@ def traced(method, truth, every: int):
             net, problem = modules[0], state["problem"]
             if hasattr(net, "active_levels"):
                 saved, net.active_levels = net.active_levels, None
-                images = method._predict(net, problem)
+                images = method.predict(net, problem, lambda xy, j, t: time_rows(xy, t))
                 net.active_levels = saved
             else:
-                images = method._predict(net, problem, state.get("features"))
-            s = score(images * problem.scale, truth, "da-inr")["summary"]
+                images = method.predict(net, problem, method._output_rows(problem, state.get("features")))
+            s = score(images, truth, "da-inr")["summary"]
             print(f"  step {step + 1}: PSNR {s['psnr_mean']:.2f} SSIM {s['ssim_mean']:.4f} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
 
-        return original_fit(modules, loss_fn, cfg, progress, label, after_step=hook, parameters=parameters)
+        return original_fit(modules, loss_fn, cfg, progress, label, after_step=hook, **kwargs)
 
-    module.fit, module.RadialProblem.from_data = fit, staticmethod(from_data)
+    module.fit, RadialProblem.from_data = fit, staticmethod(from_data)
 
 
 def main() -> int:

@@ -39,48 +39,27 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from inr_core.methods.base import Method
-from inr_core.methods.inr.fit import FitConfig, chunked, fit, seeded
-from inr_core.methods.inr.holdout import split
-from inr_core.methods.inr.radial_loss import (
-    RadialProblem,
-    check_out_options,
-    frame_times,
-    grid_coordinates,
-    output_matrix,
-    resample,
-)
-from inr_core.nn.hash_grid import HashGrid
+from inr_core.methods.inr.fit import fit, seeded
+from inr_core.methods.inr.radial_image import RadialImageInr, RadialImageInrConfig, hash_grid, time_rows
+from inr_core.methods.inr.radial_loss import frame_times, grid_coordinates, resample
 
 FEATURES = ("none", "random-mdsr")
 
 
 @dataclass
-class DaInrConfig(FitConfig):
-    steps: int = 1000
-    frames_per_step: int = 1  # random frames whose spokes make one step's loss (paper: 1)
+class DaInrConfig(RadialImageInrConfig):
     # deformation network (frequency-encoded x, y, t -> dx, dy)
     degree_xy: int = 10
     degree_t: int = 6
     deform_width: int = 128
     deform_layers: int = 5
-    # canonical network: 2D hash grid (the paper's L, F, N_min, b, T) + features -> MLP -> (re, im)
-    levels: int = 16
-    level_features: int = 2
-    base_resolution: int = 16
-    growth: float = 2.0
-    log2_table_size: int = 19
-    # > 0: the finest level's resolution is this many times the matrix (growth from eq. 8) instead of `growth`
-    finest_factor: float = 0.0
+    # canonical network: 2D hash grid (RadialImageInrConfig) + features -> MLP -> (re, im)
     canonical_width: int = 64
     canonical_layers: int = 5
     # none | random-mdsr (frozen random-init MDSR head on frames t-1, t+1, as the public code): none measured
     # better here (docs/methods-da-inr.md)
     features: str = "none"
     feature_channels: int = 64
-    # output: spatial factor (same FOV, round(scale * n) matrix) and frames (0: as acquired)
-    out_scale: float = 1.0
-    out_frames: int = 0
 
 
 def frequency_encoding(p: torch.Tensor, degree: int) -> torch.Tensor:
@@ -130,13 +109,12 @@ class DaInrNet(nn.Module):
     def __init__(self, cfg: DaInrConfig, feature_dim: int, matrix: int):
         super().__init__()
         self.cfg = cfg
-        finest = max(int(round(cfg.finest_factor * matrix)), cfg.base_resolution) if cfg.finest_factor > 0 else None
         enc = 2 * (1 + 2 * cfg.degree_xy) + (1 + 2 * cfg.degree_t)
         self.deform = mlp(enc, cfg.deform_width, cfg.deform_layers, 2, bias=False)
-        nn.init.zeros_(self.deform[-1].weight)  # identity deformation at the start
-        self.grid = HashGrid(2, levels=cfg.levels, features=cfg.level_features, base_resolution=cfg.base_resolution,
-                             growth=cfg.growth, table_size=2**cfg.log2_table_size,
-                             finest_resolution=finest)
+        last = self.deform[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)  # identity deformation at the start
+        self.grid = hash_grid(cfg, 2, matrix)
         self.canonical = mlp(self.grid.out_features + feature_dim, cfg.canonical_width, cfg.canonical_layers, 2)
 
     def displacement(self, xy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -150,14 +128,11 @@ class DaInrNet(nn.Module):
         return torch.complex(out[:, 0], out[:, 1])
 
 
-class DaInr(Method):
+class DaInr(RadialImageInr[DaInrConfig]):
     """DA-INR (radial cine): deformation network into a shared canonical hash-grid image, k-space L1."""
 
     name = "da-inr"
     Config = DaInrConfig
-    trajectories = ("radial",)
-    # One frame has no motion to share: the deformation network and the canonical prior need >= 2.
-    min_frames = 2
     presets = {
         "paper": {},
         # <= 5 minutes at 128x128x23, 13 spokes, 8 coils on the 2-core CPU (docs/methods-da-inr.md)
@@ -169,23 +144,14 @@ class DaInr(Method):
                     "holdout": 0.05, "validate_every": 50},
     }
 
-    def output_shape(self, data) -> tuple[int, int, int]:
-        frames = self.config.out_frames or data.frames
-        return (frames, *output_matrix(data.image_shape, self.config.out_scale))
-
     def check(self, data, coil_maps) -> None:
         super().check(data, coil_maps)
-        cfg = self.config
-        check_out_options(cfg.out_scale, cfg.out_frames)
-        if cfg.features not in FEATURES:
-            raise ValueError(f"da-inr: unknown features {cfg.features!r} (known: {', '.join(FEATURES)})")
-        if cfg.frames_per_step < 1:
-            raise ValueError("da-inr: frames_per_step must be >= 1")
+        if self.config.features not in FEATURES:
+            raise ValueError(f"da-inr: unknown features {self.config.features!r} (known: {', '.join(FEATURES)})")
 
     def reconstruct(self, data, coil_maps, progress):
         cfg, device = self.config, self.device
-        fit_data, held = split(data, cfg.holdout, cfg.seed)
-        problem = RadialProblem.from_data(fit_data, coil_maps)
+        problem, held = self.problem(data, coil_maps)
         frames, shape = problem.frames, problem.image_shape
         with seeded(cfg.seed, device):
             feats = None
@@ -194,7 +160,7 @@ class DaInr(Method):
             net = DaInrNet(cfg, 0 if feats is None else feats.shape[1], max(shape)).to(device)
             xy = grid_coordinates(shape, device)
             times = frame_times(frames, frames, device)
-            rows = [self._rows(xy, times[k], None if feats is None else feats[k]) for k in range(frames)]
+            rows = [_rows(xy, times[k], None if feats is None else feats[k]) for k in range(frames)]
             batch = min(cfg.frames_per_step, frames)
 
             def loss_fn(step):
@@ -202,39 +168,26 @@ class DaInr(Method):
                 images = net(torch.cat([rows[int(k)] for k in pick])).view(batch, *shape)
                 return problem.loss(images, pick)
 
-            validate = None
-            if held is not None:  # the held-out spokes' loss, frames that have any (fit.py: honest stopping)
-                scored = held.spoke_mask.any(1).nonzero().flatten()
+            fit([net], loss_fn, cfg, progress, "da-inr", validate=self.validator(net, problem, held, rows.__getitem__))
+        return self.predict(net, problem, self._output_rows(problem, feats))
 
-                def validate():
-                    images = torch.stack([chunked(net, rows[int(k)], cfg.chunk).view(shape) for k in scored])
-                    return float(problem.loss(images, scored, mask=held.spoke_mask))
-
-            fit([net], loss_fn, cfg, progress, "da-inr", validate=validate)
-        return self._predict(net, problem, feats) * problem.scale
-
-    @staticmethod
-    def _rows(xy, t, feats):
-        tt = torch.full((len(xy), 1), float(t), device=xy.device)
+    def _output_rows(self, problem, feats):
+        """Output rows; features resampled to the output matrix, at phase tau linear between neighbours (cyclic)."""
         if feats is None:
-            return torch.cat([xy, tt], dim=-1)
-        return torch.cat([xy, tt, feats.reshape(feats.shape[0], -1).T], dim=-1)
-
-    @torch.no_grad()
-    def _predict(self, net, problem, feats):
-        cfg = self.config
+            return lambda xy, j, t: _rows(xy, t, None)
         frames_out, *shape = self.output_shape(problem)
-        shape = tuple(shape)
-        xy = grid_coordinates(shape, problem.maps.device)
-        feats_out = None if feats is None else resample(feats, shape)
-        support = problem.support(shape)
-        out = []
-        for j, t in enumerate(frame_times(frames_out, problem.frames, xy.device)):
-            f = None
-            if feats_out is not None:  # features at phase tau: linear between neighbouring frames (cyclic)
-                tau = j * problem.frames / frames_out
-                k0, w = int(math.floor(tau)), tau - math.floor(tau)
-                f = (1 - w) * feats_out[k0 % problem.frames] + w * feats_out[(k0 + 1) % problem.frames]
-            image = chunked(net, self._rows(xy, t, f), cfg.chunk).view(shape)
-            out.append(image * support)
-        return torch.stack(out).to(torch.complex64)
+        feats_out = resample(feats, tuple(shape))
+
+        def rows(xy, j, t):
+            tau = j * problem.frames / frames_out
+            k0, w = int(math.floor(tau)), tau - math.floor(tau)
+            f = (1 - w) * feats_out[k0 % problem.frames] + w * feats_out[(k0 + 1) % problem.frames]
+            return _rows(xy, t, f)
+
+        return rows
+
+
+def _rows(xy, t, feats):
+    if feats is None:
+        return time_rows(xy, t)
+    return torch.cat([time_rows(xy, t), feats.reshape(feats.shape[0], -1).T], dim=-1)

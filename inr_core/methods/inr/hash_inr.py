@@ -21,49 +21,27 @@ from dataclasses import dataclass
 
 import torch
 
-from inr_core.methods.base import Method
 from inr_core.methods.inr.da_inr import mlp
-from inr_core.methods.inr.fit import FitConfig, chunked, fit, seeded
-from inr_core.methods.inr.holdout import split
-from inr_core.methods.inr.radial_loss import (
-    RadialProblem,
-    check_out_options,
-    frame_times,
-    grid_coordinates,
-    output_matrix,
-)
-from inr_core.nn.hash_grid import HashGrid
+from inr_core.methods.inr.fit import fit, seeded
+from inr_core.methods.inr.radial_image import RadialImageInr, RadialImageInrConfig, hash_grid, time_rows
+from inr_core.methods.inr.radial_loss import frame_times, grid_coordinates
 
 
 @dataclass
-class HashInrConfig(FitConfig):
-    steps: int = 1000
+class HashInrConfig(RadialImageInrConfig):
     weight_decay: float = 0.0  # Adam, as Feng et al.
-    frames_per_step: int = 1
-    levels: int = 16
-    level_features: int = 2
-    base_resolution: int = 16
-    growth: float = 2.0
-    log2_table_size: int = 19
-    # > 0: the finest level's resolution is this many times the matrix (growth from eq. 8) instead of `growth`
-    finest_factor: float = 0.0
     width: int = 128
     layers: int = 5
     start_levels: int = 4  # levels active from the first step (coarse-to-fine unmasking)
     unmask_fraction: float = 0.5  # all levels active after this fraction of the steps
     tv_weight: float = 0.0  # temporal TV (Feng et al.; off as in the DA-INR paper)
     lowrank_weight: float = 0.0  # nuclear norm of the Casorati matrix (off as in the DA-INR paper)
-    out_scale: float = 1.0
-    out_frames: int = 0
 
 
 class HashInrNet(torch.nn.Module):
     def __init__(self, cfg: HashInrConfig, matrix: int):
         super().__init__()
-        finest = max(int(round(cfg.finest_factor * matrix)), cfg.base_resolution) if cfg.finest_factor > 0 else None
-        self.grid = HashGrid(3, levels=cfg.levels, features=cfg.level_features, base_resolution=cfg.base_resolution,
-                             growth=cfg.growth, table_size=2**cfg.log2_table_size,
-                             finest_resolution=finest)
+        self.grid = hash_grid(cfg, 3, matrix)
         self.mlp = mlp(self.grid.out_features, cfg.width, cfg.layers, 2)
         self.active_levels: int | None = None
 
@@ -72,14 +50,12 @@ class HashInrNet(torch.nn.Module):
         return torch.complex(out[:, 0], out[:, 1])
 
 
-class HashInr(Method):
+class HashInr(RadialImageInr[HashInrConfig]):
     """HashINR (radial cine): 3D hash grid on (x, y, t) with a ReLU MLP, k-space L1, no regulariser by default."""
 
     name = "hash-inr"
     Config = HashInrConfig
-    trajectories = ("radial",)
-    # Works on one frame too (then it is a 2D hash INR), but t carries nothing and the regularisers are temporal.
-    min_frames = 2
+    # min_frames 2 (base): one frame works too (a 2D hash INR), but t carries nothing and the regularisers are temporal.
     presets = {
         "paper": {},
         # DA-INR's fast schedule on a smaller table and MLP (not tuned further: it is the baseline)
@@ -87,22 +63,14 @@ class HashInr(Method):
                  "holdout": 0.05, "validate_every": 50},  # honest stopping on 5% held-out spokes (inr/fit.py)
     }
 
-    def output_shape(self, data) -> tuple[int, int, int]:
-        frames = self.config.out_frames or data.frames
-        return (frames, *output_matrix(data.image_shape, self.config.out_scale))
-
     def check(self, data, coil_maps) -> None:
         super().check(data, coil_maps)
-        check_out_options(self.config.out_scale, self.config.out_frames)
-        if self.config.frames_per_step < 1:
-            raise ValueError("hash-inr: frames_per_step must be >= 1")
         if (self.config.tv_weight or self.config.lowrank_weight) and self.config.frames_per_step < 2:
             raise ValueError("hash-inr: tv_weight and lowrank_weight need frames_per_step >= 2")
 
     def reconstruct(self, data, coil_maps, progress):
         cfg, device = self.config, self.device
-        fit_data, held = split(data, cfg.holdout, cfg.seed)
-        problem = RadialProblem.from_data(fit_data, coil_maps)
+        problem, held = self.problem(data, coil_maps)
         frames, shape = problem.frames, problem.image_shape
         xy = grid_coordinates(shape, device)
         times = frame_times(frames, frames, device)
@@ -120,7 +88,7 @@ class HashInr(Method):
                     pick = (torch.arange(batch, device=device) + first) % frames
                 else:
                     pick = torch.randperm(frames, device=device)[:batch]
-                rows = torch.cat([_rows(xy, times[k]) for k in pick])
+                rows = torch.cat([time_rows(xy, times[k]) for k in pick])
                 images = net(rows).view(batch, *shape)
                 loss = problem.loss(images, pick)
                 if cfg.tv_weight:
@@ -130,28 +98,7 @@ class HashInr(Method):
                     loss = loss + cfg.lowrank_weight * torch.linalg.svdvals(casorati).sum() / casorati.numel()
                 return loss
 
-            validate = None
-            if held is not None:  # the held-out spokes' loss, frames that have any (fit.py: honest stopping)
-                scored = held.spoke_mask.any(1).nonzero().flatten()
-
-                def validate():
-                    images = torch.stack([chunked(net, _rows(xy, times[k]), cfg.chunk).view(shape) for k in scored])
-                    return float(problem.loss(images, scored, mask=held.spoke_mask))
-
+            validate = self.validator(net, problem, held, lambda k: time_rows(xy, times[k]))
             fit([net], loss_fn, cfg, progress, "hash-inr", validate=validate)
             net.active_levels = None
-        return self._predict(net, problem) * problem.scale
-
-    @torch.no_grad()
-    def _predict(self, net, problem):
-        frames_out, *shape = self.output_shape(problem)
-        shape = tuple(shape)
-        xy = grid_coordinates(shape, problem.maps.device)
-        support = problem.support(shape)
-        out = [chunked(net, _rows(xy, t), self.config.chunk).view(shape) * support
-               for t in frame_times(frames_out, problem.frames, xy.device)]
-        return torch.stack(out).to(torch.complex64)
-
-
-def _rows(xy: torch.Tensor, t) -> torch.Tensor:
-    return torch.cat([xy, torch.full((len(xy), 1), float(t), device=xy.device)], dim=-1)
+        return self.predict(net, problem, lambda xy, j, t: time_rows(xy, t))
