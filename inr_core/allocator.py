@@ -24,7 +24,7 @@ The price: the process keeps its peak heap (resident set does not fall after a l
 environment variable ``GADGETRON_INR_MALLOC`` chooses: ``keep`` (default) as above, ``system``
 glibc's own defaults (for comparison runs). Off glibc (macOS, musl) it does nothing.
 Entry points: ``pipelines.cli.main`` (every command: replay, bench, serve, worker, ...),
-``gadgets.base.Gadget.handle`` (a gadget started by Gadgetron) and ``pipelines.bench.run_one`` (the
+``gadgets.base.Gadget.handle`` (a gadget started by Gadgetron) and ``pipelines.benches.suite.run_one`` (the
 benches' spawned children).
 """
 

@@ -21,7 +21,7 @@ COMMANDS = {
     "openrecon-label": ("pipelines.commands.openrecon_label",
                         "print the OpenRecon container label (JSON, or base64 for the image) made from the settings"),
     "methods": ("pipelines.commands.methods", "list reconstruction methods and their options"),
-    "bench": ("pipelines.bench_command", "measure quality, speed and memory of the methods"),
+    "bench": ("pipelines.benches.command", "measure quality, speed and memory of the methods"),
     "train": ("pipelines.commands.train", "train a trained method's weights (gen-inr) on simulated or raw data"),
     "emulate": ("pipelines.streaming.emulator",
                 "stream a raw file to a Gadgetron server like a scanner, write the images"),

@@ -7,7 +7,7 @@ valid and differentiable); finer levels are hashed, ``(XOR_i v_i * pi_i) mod T``
 primes. A query is the ``d``-linear interpolation of its cell's ``2^d`` vertices, per level, and the
 levels are concatenated: ``(n, d) -> (n, L * F)``.
 
-Why it is written this way (figures: ``docs/methods-da-inr.md``, ``python -m pipelines.bench_hash_grid``):
+Why it is written this way (figures: ``docs/methods-da-inr.md``, ``python -m pipelines.benches.hash_grid``):
 
 - All level tables are ONE ``(entries, F)`` parameter with per-level offsets, read with ONE gather
   for all levels and corners (:class:`_Interpolate`), whose backward is a single ``index_add_``.

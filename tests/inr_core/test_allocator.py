@@ -60,7 +60,7 @@ def test_a_misspelt_mode_is_one_line_and_exit_code_2():
 @pytest.mark.parametrize("entry", [
     "from pipelines.cli import main; main(['methods'])",  # every command: replay, bench, serve, worker, ...
     "from gadgets.base import Gadget; Gadget().handle(None)",  # a gadget Gadgetron started
-    "from pipelines.bench import run_one; run_one('missing.h5', 'zero-filled', 'cpu', '.')",  # a bench's child
+    "from pipelines.benches.suite import run_one; run_one('missing.h5', 'zero-filled', 'cpu', '.')",  # a bench's child
 ])
 def test_every_entry_point_applies_it_first(entry):
     # A misspelt mode stops each entry point before it does anything else: so each one applies the setting.

@@ -110,7 +110,7 @@ def test_effective_acceleration_and_compression():
 
 
 def test_shipped_weights_are_checked_and_beat_zero_filled_on_a_held_out_image():
-    from pipelines.bench_gen_inr import realistic_case, undersampled
+    from pipelines.benches.gen_inr import realistic_case, undersampled
 
     assert sha256_of(SHIPPED_WEIGHTS) == SHIPPED_SHA256
     truth, kspace, cov = realistic_case(seed=11, matrix=128, frames=1, coils=10)  # a seed training never saw

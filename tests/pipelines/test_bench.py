@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.bench import coil_agreement
+from pipelines.benches.classical import coil_agreement
 from pipelines.cli import main
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"

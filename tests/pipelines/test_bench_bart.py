@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines import bench_bart
-from pipelines.bench import run_one
+from pipelines.benches import bart as bench_bart
+from pipelines.benches.suite import run_one
 from pipelines.cli import main
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"

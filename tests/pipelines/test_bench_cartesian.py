@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from scipy.stats import wilcoxon
 
-import pipelines.bench_cartesian as bench_cartesian
+import pipelines.benches.suite as suite
 from inr_core.metrics import score
-from pipelines.bench_cartesian import failure_cell, markdown, paired_test, run_job
+from pipelines.benches.cartesian import markdown
+from pipelines.benches.suite import failure_cell, paired_test, run_job
 from pipelines.cli import main
 from pipelines.commands.evaluate import load_pair
 
@@ -30,7 +31,7 @@ def test_cartesian_suite_scores_tests_and_survives_a_failing_method(tmp_path, mo
                     "error": "k-t GRAPPA | exploded\nsecond line of the traceback"}
         return real_run_job(raw_path, method, preset, device, out_dir)
 
-    monkeypatch.setattr(bench_cartesian, "run_job", run_job_with_a_failure)
+    monkeypatch.setattr(suite, "run_job", run_job_with_a_failure)  # the runner every suite shares
     # The spawned children inherit this: OpenBLAS threads spinning on a busy 2-core machine made ESPIRiT's small
     # SVD take seconds instead of a fraction of one.
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
@@ -132,7 +133,7 @@ def test_markdown_places_methods_and_settings_like_table_1(tmp_path):
 
 
 def test_each_inr_is_set_beside_the_best_classical_method_of_its_file(tmp_path):
-    from pipelines.bench_cartesian import inr_versus_classical
+    from pipelines.benches.suite import inr_versus_classical
 
     def row(file, method, psnr, ssim):
         return {"file": file, "method": method, "error": None, "psnr_mean": psnr, "ssim_mean": ssim}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from pipelines.bench_hash_grid import OPTIONS, IndexingGrid, markdown, measure
+from pipelines.benches.hash_grid import OPTIONS, IndexingGrid, markdown, measure
 
 
 def test_indexing_reference_equals_the_hash_grid():

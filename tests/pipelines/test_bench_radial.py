@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import wilcoxon
 
 from inr_core.metrics import score
-from pipelines.bench_radial import key_frames
+from pipelines.benches.radial import key_frames
 from pipelines.cli import main
 from pipelines.commands.evaluate import load_pair
 
@@ -72,7 +72,7 @@ def test_key_frames_are_end_diastole_and_end_systole():
 def test_defaults_are_the_papers_size_with_32_coils_on_cuda():
     import argparse
 
-    from pipelines.bench import add_arguments, resolve_defaults
+    from pipelines.benches.options import add_arguments, default_methods, resolve_defaults
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -80,7 +80,27 @@ def test_defaults_are_the_papers_size_with_32_coils_on_cuda():
         args = parser.parse_args(["radial", "--device", device])
         resolve_defaults(args)
         assert (args.matrix, args.frames, args.coils, args.spokes) == (128, 23, coils, [5, 13, 21])
-        assert args.methods == ["zero-filled", "grasp", "l-plus-s", "hash-inr", "da-inr"]
+        assert args.methods == default_methods("radial")
     args = parser.parse_args(["radial", "--device", "cuda", "--coils", "4", "--out", "x"])
     resolve_defaults(args)
     assert (args.coils, args.out_dir) == (4, "x")
+
+
+def test_default_methods_are_the_registered_ones_for_each_suite():
+    from inr_core.methods import get_method, list_methods
+    from pipelines.benches.options import default_methods
+    from pipelines.benches.suite import is_inr
+
+    for suite in ("cartesian", "radial"):
+        names = default_methods(suite)
+        expected = {m.name for m in list_methods() if suite in m.trajectories} - {"gen-inr"}  # gen-inr: own suite
+        assert set(names) == expected and len(names) == len(expected)
+        assert {"llr", "lr-inr", "zero-filled", "cg-sense"} <= set(names)
+        assert names[0] == "zero-filled"  # the baseline first, the INRs after every classical method
+        assert [is_inr(n) for n in names] == sorted(is_inr(n) for n in names)
+    assert "kp-inr" in default_methods("cartesian") and "da-inr" not in default_methods("cartesian")
+    assert "da-inr" in default_methods("radial") and "kt-grappa" not in default_methods("radial")
+    classical = default_methods("classical")
+    assert "llr" in classical and not any(is_inr(n) for n in classical)
+    assert all({"cartesian", "radial"} <= set(get_method(n).trajectories) for n in classical)
+    assert default_methods("streaming") == classical

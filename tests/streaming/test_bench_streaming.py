@@ -47,7 +47,7 @@ def test_more_slices_than_the_file_has_is_one_clear_error(stack, tmp_path, capsy
                  "--out-dir", str(tmp_path)]) == 2
     assert "has 3 slice(s): --slices 4 is not possible" in capsys.readouterr().err
     with pytest.raises(UserError):
-        from pipelines.bench_streaming import FirstSlices
+        from pipelines.benches.streaming import FirstSlices
         from pipelines.files.ismrmrd_io import open_raw
 
         FirstSlices(open_raw(stack), 0)

@@ -4,10 +4,11 @@ What it measures: for every ``--spokes`` value (default 5, 13 and 21 golden-angl
 the paper's AF 25.6, 9.8 and 6.1) one radial cine is simulated with ``pipelines.commands.simulate.simulate_file``
 (the realistic, scanner-like simulation by default; the same seed for all, so every setting samples
 the same object; default 128x128, 23 frames as in the paper, 8 coils on the CPU and 32 -- the paper's
-array -- on CUDA). Every method in ``--methods`` (default zero-filled NUFFT, GRASP, L+S, HashINR,
-DA-INR) reconstructs it through the full embedded radial chain (prewhitening, oversampling removal,
-buffering, ESPIRiT, reconstruction, export; no fallback), each run in a fresh process
-(``pipelines.bench_cartesian.run_job``: the peak resident set only grows within a process). Per
+array -- on CUDA). Every method in ``--methods`` (default: every registered method that reconstructs
+radial data, ``pipelines.benches.options``) reconstructs it through the full embedded radial chain
+(prewhitening, oversampling removal, buffering, ESPIRiT, reconstruction, export; no fallback), each run in a
+fresh process
+(``pipelines.benches.suite.run_job``: the peak resident set only grows within a process). Per
 method and setting it reports:
 
 - PSNR and SSIM, mean ± std over frames, under the da-inr protocol (``inr_core.metrics``: magnitudes,
@@ -30,14 +31,24 @@ A failing run is a ``failed: ...`` row; the benchmark goes on and exits 0 unless
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from pipelines.benches.suite import (
+    ERROR_GAIN,
+    add_comparisons,
+    check_failures,
+    comparison_tables,
+    failure_cell,
+    reference_method,
+    run_settings,
+    unique_methods,
+    wrap,
+    write_results,
+)
 from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -103,7 +114,6 @@ def write_figure(path: Path, raw_path: Path, rows: list[dict], title: str = "") 
     import matplotlib.pyplot as plt
 
     from inr_core.metrics import prepare
-    from pipelines.bench_cartesian import ERROR_GAIN, _wrap, failure_cell
     from pipelines.commands.evaluate import load_pair
     from pipelines.files.ismrmrd_io import read_reference
     from pipelines.files.preview import heart_pixel
@@ -126,7 +136,7 @@ def write_figure(path: Path, raw_path: Path, rows: list[dict], title: str = "") 
         col = axes[:, j]
         label = name + (f" ({r['preset']})" if r and r["preset"] != "default" else "")
         if images is None:
-            col[0].text(0.5, 0.5, "\n".join(_wrap(failure_cell(r["error"], 200), 22)[:8]), ha="center", va="center",
+            col[0].text(0.5, 0.5, "\n".join(wrap(failure_cell(r["error"], 200), 22)[:8]), ha="center", va="center",
                         fontsize=6, transform=col[0].transAxes)
             col[0].set_title(label, fontsize=8)
             for ax in col[1:]:
@@ -166,33 +176,16 @@ def _environment(args) -> dict:
 
 
 def run_radial(args) -> int:
-    from pipelines.bench import check_methods, warn_unused_preset
-    from pipelines.bench_cartesian import _finite_or_none, add_comparisons, check_failures, comparison_tables, run_job
-
-    check_methods(args.methods)
-    if len(set(args.methods)) < len(args.methods):  # rows are keyed by (file, method): a repeat would hide one
-        log.warning("bench radial: methods given twice run once")
-        args.methods = list(dict.fromkeys(args.methods))
+    unique_methods(args, "radial")
     args.spokes = list(dict.fromkeys(args.spokes))
     _check(args)
-    warn_unused_preset(args.methods, args.preset)
     out_dir = Path(args.out_dir) / "radial"
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = simulate_settings(args, out_dir)
-    against = REFERENCE_METHOD if REFERENCE_METHOD in args.methods else args.methods[-1]
+    against = reference_method(args.methods, REFERENCE_METHOD)
 
-    rows = []
-    total = len(settings) * len(args.methods)
-    for s in settings:
-        for method in args.methods:
-            log.info("bench radial [%d/%d]: %d spokes with %s", len(rows) + 1, total, s["spokes"], method)
-            r = {"spokes": s["spokes"], **run_job(s["raw"], method, args.preset, args.device, out_dir)}
-            rows.append(r)
-            if r["error"]:
-                log.warning("bench radial: %s with %s failed: %s", s["raw"].name, method, r["error"])
-            else:
-                log.info("bench radial: %s %s: %.2f dB, SSIM %.4f, %.1f s, %.0f MB %s", s["raw"].name, method,
-                         r["psnr_mean"], r["ssim_mean"], r["seconds"], r["peak_memory_mb"], r["memory_kind"])
+    rows = run_settings("radial", settings, args, out_dir, label=lambda s: setting_label(s["spokes"]),
+                        fields=lambda s: {"spokes": s["spokes"]})
     add_comparisons(rows, against)
 
     size = f"{args.matrix}x{args.matrix}, {args.frames} frames, {args.coils} coils"
@@ -211,14 +204,12 @@ def run_radial(args) -> int:
             f"{environment['cpu_count']} CPUs.")
     columns = [(s["raw"].name, setting_label(s["spokes"])) for s in settings]
     table = comparison_tables(rows, columns, args.methods, against, TITLE, PROTOCOL, info)
-    (out_dir / "results.md").write_text(table)
     document = {"suite": "radial", "matrix": args.matrix, "frames": args.frames, "coils": args.coils,
                 "seed": args.seed, "realistic": args.realistic, "preset": args.preset, "compared_with": against,
                 "protocol": "da-inr", "test": "two-sided Wilcoxon signed-rank, per-frame values",
                 "key_frames": key_frames(args.frames), "environment": environment,
                 "settings": [{**s, "raw": str(s["raw"])} for s in settings], "rows": rows}
-    (out_dir / "results.json").write_text(json.dumps(_finite_or_none(document), indent=2, allow_nan=False))
-    sys.stdout.write(table)
+    write_results(out_dir / "results.md", table, document)
 
     check_failures(rows, out_dir / "results.md", "bench radial")
     return 0

@@ -19,7 +19,7 @@ Scale. ``pics`` divides the data by its own estimate of their scale before solvi
 the result back, so images come back on the data's scale. Then the chain's intensity correction
 (the prewhitening's spatial weight, ``CineSlice.intensity``) is applied as
 ``gadgets.reconstruction`` applies it after every method, the images go through our ImageExport
-(cropped and written as ours are) and are scored exactly as ``bench.run_one`` scores our rows
+(cropped and written as ours are) and are scored exactly as ``suite.run_one`` scores our rows
 (kp-inr protocol Cartesian, da-inr radial).
 
 The weights (``RECONS``) were chosen once on seed-0 files and are fixed for every file and seed.
@@ -362,9 +362,9 @@ def export(prepared: Prepared, images: np.ndarray, name: str, out: Path) -> None
 
 
 def rows_for(raw_path: Path, out_dir: Path, per_frame: bool = False) -> list[dict]:
-    """The BART rows of one raw file (same keys as ``bench.run_one``'s, plus ``bart_seconds``, ``command``).
+    """The BART rows of one raw file (same keys as ``suite.run_one``'s, plus ``bart_seconds``, ``command``).
 
-    Scored exactly as ``bench.run_one`` scores our methods: images written as ISMRMRD, read back
+    Scored exactly as ``suite.run_one`` scores our methods: images written as ISMRMRD, read back
     with ``pipelines.commands.evaluate.load_pair``, the kp-inr protocol for Cartesian, da-inr for radial.
     """
     from inr_core.metrics import score

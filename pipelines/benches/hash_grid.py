@@ -16,7 +16,7 @@ Options (``OPTIONS``):
 - ``sparse``: the same gather with ``sparse=True`` and ``torch.optim.SparseAdam``.
 - ``*-t16``, ``*-fine4x``: smaller tables: ``T = 2^16``, or the finest level at 4x the matrix.
 
-Run ``gadgetron-inr bench hash-grid`` (or ``python -m pipelines.bench_hash_grid``); figures and
+Run ``gadgetron-inr bench hash-grid`` (or ``python -m pipelines.benches.hash_grid``); figures and
 the choice made from them are in ``docs/methods-da-inr.md``. Take them with ``OMP_NUM_THREADS=1``
 on a shared machine: the options are compared with each other, not with another machine.
 """

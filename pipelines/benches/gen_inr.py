@@ -204,7 +204,7 @@ def markdown(rows: list[dict], speed: dict, device: str) -> str:
 
 
 def run_gen_inr(args) -> int:
-    from pipelines.bench import CARTESIAN_ACCELERATIONS
+    from pipelines.benches.options import CARTESIAN_ACCELERATIONS
     from pipelines.errors import UserError
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")

@@ -36,7 +36,7 @@ from pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RAW = Path(__file__).parents[1] / "sample_data" / "cine_tiny_ktuniform_R4.h5"
+DEFAULT_RAW = Path(__file__).parents[2] / "sample_data" / "cine_tiny_ktuniform_R4.h5"
 TICK_S = 2.5e-3  # ISMRMRD time stamps count 2.5 ms ticks
 PREVIEW_SERIES = 2  # ImageExport's preview_series_index default
 
@@ -81,7 +81,7 @@ class FirstSlices:
 
 
 def _properties(method: str, device: str, preset: str | None, preview: str | None) -> dict:
-    from pipelines.bench import method_properties
+    from pipelines.benches.suite import method_properties
 
     properties = method_properties(method, device, preset)
     if preview:
@@ -203,7 +203,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def run_streaming(args) -> int:
-    from pipelines.bench import check_methods, warn_unused_preset
+    from pipelines.benches.suite import check_methods, warn_unused_preset
 
     check_methods(args.methods)
     preset = getattr(args, "preset", None)
