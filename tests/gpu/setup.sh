@@ -27,7 +27,7 @@ fi
 record_environment() {
     {
         date -u +"%Y-%m-%dT%H:%M:%SZ"
-        git log -1 --format="commit %H %s" 2>/dev/null
+        git log -1 --format="commit %H %s" 2>/dev/null || echo "commit: unknown (no git history in this copy)"
         "$PY" -c "import sys, os, torch; print('python', sys.version.split()[0], '| torch', torch.__version__, \
 '| cuda', torch.version.cuda, '|', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU', \
 '| cpus', os.cpu_count())"

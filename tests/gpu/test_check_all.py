@@ -2,9 +2,9 @@
 
 The whole rehearsal (`GPU_CHECK_REHEARSAL=1 bash tests/gpu/check_all.sh`, every stage at a tiny size) takes
 about two minutes here, too long for the suite; it is documented in the script's header and in
-docs/methods-inr-ceilings.md. This test runs the rehearsal's slowest stage (DA-INR `fast`, ~40 s) under a
-10-second stage limit and a 15-second total: the stage must be killed with its spawned child processes, the
-next stage must be skipped for want of time, and the summary must still be written."""
+docs/methods-inr-ceilings.md. These tests run the rehearsal's slowest stage (DA-INR `fast`, 30-60 s here) under
+a 10-second stage limit: it must be killed with its spawned child processes and the summary still written; a
+stage with no time left must not start; bad knobs must be refused before any work."""
 
 import json
 import os
@@ -33,23 +33,34 @@ def processes_with(marker: str) -> list[str]:
     return found
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; bash and coreutils timeout")
-def test_a_stage_past_its_limit_is_killed_with_its_children_and_the_summary_is_written(tmp_path):
-    work, results = tmp_path / "work", tmp_path / "results"
-    env = {**os.environ, "GPU_CHECK_REHEARSAL": "1", "GPU_CHECK_STAGES": "da-inr gen-inr",
-           "GPU_CHECK_TIMEOUT_da_inr": "10", "GPU_CHECK_TOTAL": "15", "GPU_CHECK_WORK": str(work),
-           "OUT": str(results), "OMP_NUM_THREADS": "1", "PYTHON": sys.executable,
-           "CHECK_ALL_TEST_MARKER": str(tmp_path)}
+def rehearse(tmp_path, **knobs) -> tuple[subprocess.CompletedProcess, dict, Path]:
+    results = tmp_path / "results"
+    env = {**os.environ, "GPU_CHECK_REHEARSAL": "1", "GPU_CHECK_WORK": str(tmp_path / "work"), "OUT": str(results),
+           "OMP_NUM_THREADS": "1", "PYTHON": sys.executable, "CHECK_ALL_TEST_MARKER": str(tmp_path), **knobs}
     done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=150)
     log = (results / "bench.log").read_text() if (results / "bench.log").exists() else done.stderr
-    assert done.returncode == 124, log[-3000:]
-    assert processes_with(f"CHECK_ALL_TEST_MARKER={tmp_path}") == [], "a killed stage left processes behind"
+    assert (results / "summary.json").exists(), log[-3000:]
     summary = json.loads((results / "summary.json").read_text())
-    stages = {s["stage"]: s for s in summary["stages"]}
+    return done, {s["stage"]: s for s in summary["stages"]}, results
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; bash and coreutils timeout")
+def test_a_stage_past_its_limit_is_killed_with_its_children_and_the_summary_is_written(tmp_path):
+    done, stages, results = rehearse(tmp_path, GPU_CHECK_STAGES="da-inr", GPU_CHECK_TIMEOUT_da_inr="10")
+    assert done.returncode == 124, done.stdout[-2000:]
+    assert processes_with(f"CHECK_ALL_TEST_MARKER={tmp_path}") == [], "a killed stage left processes behind"
     assert stages["da-inr"]["timed_out"] and stages["da-inr"]["timeout"] == 10
-    assert stages["gen-inr"]["status"] == "not-run"
+    assert stages["da-inr"]["document"] is None
     assert "da-inr: TIMED OUT" in (results / "summary.md").read_text()
     assert "check_all.sh rehearsal=1 device=cpu" in (results / "environment.txt").read_text()
+
+
+def test_a_stage_without_time_left_is_not_started(tmp_path):
+    # GPU_CHECK_TOTAL counts from the script's start: 1 s is spent before the first stage (the import checks).
+    done, stages, results = rehearse(tmp_path, GPU_CHECK_STAGES="gen-inr", GPU_CHECK_TOTAL="1")
+    assert done.returncode == 124
+    assert stages["gen-inr"]["status"] == "not-run" and not (tmp_path / "work" / "gen-inr").exists()
+    assert "gen-inr: not run (no time left)" in (results / "summary.md").read_text()
 
 
 def test_bad_knobs_are_refused_before_any_work(tmp_path):
