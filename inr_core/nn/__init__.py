@@ -1,1 +1,1 @@
-"""Neural building blocks for the INR methods: complex layers, encodings, WIRE, the HDR loss."""
+"""Every network of the INR methods and its building blocks (methods hold configs, fits and losses, not layers)."""

@@ -44,3 +44,10 @@ class GaussianFourierFeatures(nn.Module):
     def forward(self, p: torch.Tensor) -> torch.Tensor:
         arg = 2 * math.pi * p @ self.b
         return torch.cat([arg.sin(), arg.cos()], dim=-1)
+
+
+def frequency_encoding(p: torch.Tensor, degree: int) -> torch.Tensor:
+    """``[p, sin(2^k pi p), cos(2^k pi p)]`` for k < degree, per column of ``p`` (NeRF, DA-INR eq. 5)."""
+    freqs = (2.0 ** torch.arange(degree, device=p.device, dtype=p.dtype)) * math.pi
+    arg = p[..., None] * freqs  # (n, d, degree)
+    return torch.cat([p, arg.sin().flatten(-2), arg.cos().flatten(-2)], dim=-1)

@@ -7,7 +7,6 @@ from inr_core.fft import fft2c
 from inr_core.methods import get_method
 from inr_core.methods.inr.kspace_inr import (
     KpInrConfig,
-    KSpaceINR,
     PInrConfig,
     _coordinates,
     _sample_features,
@@ -15,6 +14,7 @@ from inr_core.methods.inr.kspace_inr import (
     train,
 )
 from inr_core.metrics import score
+from inr_core.nn.kspace_inr_net import KSpaceINR
 from inr_core.sampling import kt_uniform
 
 # Small enough to train in a few seconds on two cores.

@@ -37,11 +37,12 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from inr_core.methods.inr.fit import fit, seeded
-from inr_core.methods.inr.radial_image import RadialImageInr, RadialImageInrConfig, hash_grid, time_rows
+from inr_core.methods.inr.radial_image import RadialImageInr, RadialImageInrConfig, time_rows
 from inr_core.methods.inr.radial_loss import frame_times, grid_coordinates, resample
+from inr_core.nn.mdsr import neighbour_features
+from inr_core.nn.radial_image import DaInrNet
 
 FEATURES = ("none", "random-mdsr")
 
@@ -60,72 +61,6 @@ class DaInrConfig(RadialImageInrConfig):
     # better here (docs/methods-da-inr.md)
     features: str = "none"
     feature_channels: int = 64
-
-
-def frequency_encoding(p: torch.Tensor, degree: int) -> torch.Tensor:
-    """``[p, sin(2^k pi p), cos(2^k pi p)]`` for k < degree, per column of ``p`` (NeRF, DA-INR eq. 5)."""
-    freqs = (2.0 ** torch.arange(degree, device=p.device, dtype=p.dtype)) * math.pi
-    arg = p[..., None] * freqs  # (n, d, degree)
-    return torch.cat([p, arg.sin().flatten(-2), arg.cos().flatten(-2)], dim=-1)
-
-
-def mlp(inputs: int, width: int, layers: int, outputs: int, bias: bool = True) -> nn.Sequential:
-    """``layers`` hidden ReLU layers of ``width``, then a linear output."""
-    mods, last = [], inputs
-    for _ in range(max(layers, 1)):
-        mods += [nn.Linear(last, width, bias=bias), nn.ReLU()]
-        last = width
-    mods.append(nn.Linear(last, outputs, bias=bias))
-    return nn.Sequential(*mods)
-
-
-class _Residual(nn.Module):
-    def __init__(self, channels: int):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(channels, channels, 3, padding=1))
-
-    def forward(self, x):
-        return x + self.body(x)
-
-
-def mdsr_head(channels: int = 64) -> nn.Sequential:
-    """MDSR's head (a 3x3 conv and two residual blocks) on real/imag of two frames: 4 input channels."""
-    return nn.Sequential(nn.Conv2d(4, channels, 3, padding=1), _Residual(channels), _Residual(channels))
-
-
-@torch.no_grad()
-def neighbour_features(gridded: torch.Tensor, channels: int) -> torch.Tensor:
-    """``(T, channels, ny, nx)`` frozen random-init MDSR-head features of frames t-1 and t+1 (cyclic)."""
-    head = mdsr_head(channels).to(gridded.device)
-    prev, nxt = torch.roll(gridded, 1, dims=0), torch.roll(gridded, -1, dims=0)
-    x = torch.stack([prev.real, prev.imag, nxt.real, nxt.imag], dim=1)
-    return torch.cat([head(x[i:i + 1]) for i in range(len(x))])
-
-
-class DaInrNet(nn.Module):
-    """Rows ``[x, y, t, features...]`` -> complex values (see the module docstring)."""
-
-    def __init__(self, cfg: DaInrConfig, feature_dim: int, matrix: int):
-        super().__init__()
-        self.cfg = cfg
-        enc = 2 * (1 + 2 * cfg.degree_xy) + (1 + 2 * cfg.degree_t)
-        self.deform = mlp(enc, cfg.deform_width, cfg.deform_layers, 2, bias=False)
-        last = self.deform[-1]
-        assert isinstance(last, nn.Linear)
-        nn.init.zeros_(last.weight)  # identity deformation at the start
-        self.grid = hash_grid(cfg, 2, matrix)
-        self.canonical = mlp(self.grid.out_features + feature_dim, cfg.canonical_width, cfg.canonical_layers, 2)
-
-    def displacement(self, xy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        enc = torch.cat([frequency_encoding(xy, self.cfg.degree_xy), frequency_encoding(t, self.cfg.degree_t)], -1)
-        return self.deform(enc)
-
-    def forward(self, rows: torch.Tensor) -> torch.Tensor:
-        xy, t, feats = rows[:, :2], rows[:, 2:3], rows[:, 3:]
-        h = self.grid(xy + self.displacement(xy, t))
-        out = self.canonical(torch.cat([h, feats], dim=-1) if feats.shape[1] else h)
-        return torch.complex(out[:, 0], out[:, 1])
 
 
 class DaInr(RadialImageInr[DaInrConfig]):

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import torch
 
-from inr_core.methods.inr.da_inr import mlp
 from inr_core.methods.inr.fit import fit, seeded
-from inr_core.methods.inr.radial_image import RadialImageInr, RadialImageInrConfig, hash_grid, time_rows
+from inr_core.methods.inr.radial_image import RadialImageInr, RadialImageInrConfig, time_rows
 from inr_core.methods.inr.radial_loss import frame_times, grid_coordinates
+from inr_core.nn.radial_image import HashInrNet
 
 
 @dataclass
@@ -36,18 +36,6 @@ class HashInrConfig(RadialImageInrConfig):
     unmask_fraction: float = 0.5  # all levels active after this fraction of the steps
     tv_weight: float = 0.0  # temporal TV (Feng et al.; off as in the DA-INR paper)
     lowrank_weight: float = 0.0  # nuclear norm of the Casorati matrix (off as in the DA-INR paper)
-
-
-class HashInrNet(torch.nn.Module):
-    def __init__(self, cfg: HashInrConfig, matrix: int):
-        super().__init__()
-        self.grid = hash_grid(cfg, 3, matrix)
-        self.mlp = mlp(self.grid.out_features, cfg.width, cfg.layers, 2)
-        self.active_levels: int | None = None
-
-    def forward(self, xyt: torch.Tensor) -> torch.Tensor:
-        out = self.mlp(self.grid(xyt, active_levels=self.active_levels))
-        return torch.complex(out[:, 0], out[:, 1])
 
 
 class HashInr(RadialImageInr[HashInrConfig]):

@@ -21,20 +21,17 @@ Every setting the paper leaves open is a field of :class:`PInrConfig` or :class:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from inr_core.coils import coil_combine
 from inr_core.fft import ifft2c
 from inr_core.methods.base import no_progress
 from inr_core.methods.inr.fit import FitConfig, FitReport, fit, seeded
 from inr_core.nn.complex import ComplexUNet
-from inr_core.nn.encoding import GaussianFourierFeatures, NerfEncoding
+from inr_core.nn.kspace_inr_net import KSpaceINR
 from inr_core.nn.loss import hdr_loss
-from inr_core.nn.wire import WireLayer
 
 
 @dataclass
@@ -104,75 +101,6 @@ class KpInrConfig(PInrConfig):
     # the acquired points, not the data), so the INR starts from the classical reconstruction and learns
     # only what the acquired samples say it got wrong.
     warm_residual: bool = False
-
-
-def _leaky_mlp(sizes: list[int], slope: float, last_act: bool = True) -> nn.Sequential:
-    mods: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        mods.append(nn.Linear(a, b))
-        if last_act or i < len(sizes) - 2:
-            mods.append(nn.LeakyReLU(slope))
-    return nn.Sequential(*mods)
-
-
-class KSpaceINR(nn.Module):
-    """P-INR branch alone (``with_kinr=False``) or the two interacting KP-INR branches."""
-
-    def __init__(self, coils: int, image_shape: tuple[int, int], cfg: PInrConfig, with_kinr: bool):
-        super().__init__()
-        self.cfg, self.coils, self.with_kinr = cfg, coils, with_kinr
-        max_freq = cfg.max_freq or max(image_shape) / 2
-        self.space = NerfEncoding(2, cfg.space_bands, max_freq)
-        self.time = GaussianFourierFeatures(1, cfg.time_features, cfg.time_sigma, seed=cfg.seed)
-        n_in = self.space.out_features + self.time.out_features
-        units = max(1, round(cfg.width / math.sqrt(2)))
-        half = (cfg.layers - 1) // 2  # hidden layers before the middle MLP; the rest after it
-        rest = cfg.layers - 1 - half
-        wire = dict(omega0=cfg.omega0, s0=cfg.s0)
-        extra = cfg.mid_width if with_kinr else 0
-        self.p_first = nn.ModuleList([WireLayer(n_in, units, first=True, **wire)]
-                                     + [WireLayer(units, units, **wire) for _ in range(half - 1)])
-        self.p_second = nn.ModuleList([WireLayer(units + extra, units, **wire)]
-                                      + [WireLayer(units, units, **wire) for _ in range(rest - 1)])
-        self.p_out = nn.Linear(units, coils, dtype=torch.complex64)
-        if with_kinr:
-            feat = 2 * cfg.unet_channels  # real and imaginary parts of the summed decoder features
-            self.k_proj = nn.Linear(feat, cfg.feature_dim)
-            self.p_from_k = nn.Linear(cfg.feature_dim, n_in)
-            self.k_from_p = nn.Linear(n_in, cfg.feature_dim)
-            self.k_first = _leaky_mlp([cfg.feature_dim] + [cfg.k_width] * half, cfg.leaky_slope)
-            self.middle = _leaky_mlp([2 * units + cfg.k_width, cfg.mid_width, cfg.mid_width], cfg.leaky_slope)
-            self.k_second = _leaky_mlp([cfg.k_width + cfg.mid_width] + [cfg.k_width] * rest, cfg.leaky_slope)
-            self.k_out = nn.Linear(cfg.k_width, 2 * coils)
-        with torch.no_grad():
-            for out in (self.p_out, getattr(self, "k_out", None)):
-                if out is not None:
-                    out.weight.mul_(cfg.out_init_scale)
-                    out.bias.zero_()
-
-    def encode(self, coords: torch.Tensor) -> torch.Tensor:
-        """``coords`` (n, 3) = (t, ky, kx) in [-1, 1] -> (n, 576) P-INR input."""
-        return torch.cat([self.space(coords[:, 1:]), self.time(coords[:, :1])], dim=-1)
-
-    def forward(self, coords: torch.Tensor, features: torch.Tensor | None = None):
-        """(n, C) complex predictions: ``(p_inr, k_inr)``; ``k_inr`` is None without the K-INR."""
-        p = self.encode(coords)
-        if not self.with_kinr:
-            for layer in (*self.p_first, *self.p_second):
-                p = layer(p)
-            return self.p_out(p), None
-        k = self.k_proj(torch.cat([features.real, features.imag], dim=-1))
-        p, k = p + self.p_from_k(k), k + self.k_from_p(p)
-        for layer in self.p_first:
-            p = layer(p)
-        k = self.k_first(k)
-        m = self.middle(torch.cat([p.real, p.imag, k], dim=-1))
-        p = torch.cat([p, m.to(p.dtype)], dim=-1)
-        for layer in self.p_second:
-            p = layer(p)
-        k = self.k_second(torch.cat([k, m], dim=-1))
-        k = self.k_out(k)
-        return self.p_out(p), torch.complex(k[:, :self.coils], k[:, self.coils:])
 
 
 def _coordinates(index: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:

@@ -34,14 +34,13 @@ import time
 from dataclasses import dataclass, replace
 
 import torch
-from torch import nn
 
 from inr_core.methods.base import Method, get_method, no_progress
 from inr_core.methods.encoding import encoding
 from inr_core.methods.inr.fit import FitConfig, fit, seeded
 from inr_core.methods.inr.holdout import split
 from inr_core.methods.inr.radial_loss import grid_coordinates
-from inr_core.nn.hash_grid import HashGrid
+from inr_core.nn.low_rank import LowRankField
 
 WARM = {"cartesian": "llr", "radial": "grasp"}
 # Steps when `steps` is None, chosen on seed 0 (docs/methods-inr-ceilings.md): on Cartesian data the truth PSNR
@@ -93,34 +92,6 @@ def resolved(cfg: LrInrConfig, trajectory: str) -> LrInrConfig:
     return replace(cfg, **{k: table[trajectory] for k, table in defaults.items() if getattr(cfg, k) is None})
 
 
-class LowRankField(nn.Module):
-    """``S * (U V) + R`` on the pixel grid (see the module docstring)."""
-
-    def __init__(self, cfg: LrInrConfig, shape: tuple[int, int], frames: int, support: torch.Tensor):
-        super().__init__()
-        self.rank, self.shape = cfg.rank, shape
-        finest = max(int(round(cfg.finest_factor * max(shape))), cfg.base_resolution)
-        self.grid = HashGrid(2, levels=cfg.levels, features=2 * cfg.rank, base_resolution=cfg.base_resolution,
-                             table_size=2**cfg.log2_table_size, finest_resolution=finest)
-        self.v = nn.Parameter(torch.zeros(cfg.rank, frames, 2))
-        self.r = nn.Parameter(torch.zeros(frames, *shape, 2)) if cfg.residual else None
-        self.register_buffer("xy", grid_coordinates(shape, support.device), persistent=False)
-        self.register_buffer("support", support, persistent=False)
-
-    def basis(self) -> torch.Tensor:
-        """``U``: ``(pixels, rank)`` complex."""
-        feats = self.grid(self.xy).view(len(self.xy), self.grid.levels, self.rank, 2).sum(1)
-        return torch.view_as_complex(feats.contiguous())
-
-    def low_rank(self) -> torch.Tensor:
-        x = (self.basis() @ torch.view_as_complex(self.v)).T.reshape(-1, *self.shape)
-        return x * self.support
-
-    def forward(self) -> torch.Tensor:
-        x = self.low_rank()
-        return x if self.r is None else x + torch.view_as_complex(self.r)
-
-
 class _Quadratic(torch.autograd.Function):
     """``Re(x^H (G x / 2 - b))``, i.e. ``1/2 ||A x - y||^2`` less a constant, with gradient ``G x - b``:
     one gram per step (autograd through the gram would apply it twice)."""
@@ -156,7 +127,7 @@ def init_field(cfg: LrInrConfig, image: torch.Tensor, support: torch.Tensor) -> 
     frames, ny, nx = image.shape
     cfg = replace(cfg, rank=min(cfg.rank, frames))  # a series of T frames has rank <= T
     rank = cfg.rank
-    field = LowRankField(cfg, (ny, nx), frames, support).to(image.device)
+    field = LowRankField(cfg, (ny, nx), frames, support, grid_coordinates((ny, nx), support.device)).to(image.device)
     u, s, vh = torch.linalg.svd(image.reshape(frames, -1).T, full_matrices=False)
     target = u[:, :rank] * s[:rank].to(u.dtype)  # (pixels, rank)
     with torch.no_grad():

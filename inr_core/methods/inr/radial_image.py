@@ -26,7 +26,6 @@ from inr_core.methods.inr.radial_loss import (
     grid_coordinates,
     output_matrix,
 )
-from inr_core.nn.hash_grid import HashGrid
 
 
 @dataclass
@@ -106,9 +105,3 @@ def time_rows(xy: torch.Tensor, t: float) -> torch.Tensor:
     """Rows ``[x, y, t]`` for every point of ``xy``."""
     return torch.cat([xy, torch.full((len(xy), 1), float(t), device=xy.device)], dim=-1)
 
-
-def hash_grid(cfg: RadialImageInrConfig, dims: int, matrix: int) -> HashGrid:
-    """The config's ``dims``-D hash grid for a ``matrix``-pixel image (``finest_factor`` sizes its finest level)."""
-    finest = max(int(round(cfg.finest_factor * matrix)), cfg.base_resolution) if cfg.finest_factor > 0 else None
-    return HashGrid(dims, levels=cfg.levels, features=cfg.level_features, base_resolution=cfg.base_resolution,
-                    growth=cfg.growth, table_size=2**cfg.log2_table_size, finest_resolution=finest)
