@@ -120,6 +120,12 @@ class Method(Generic[ConfigT]):
     def reconstruct(self, data: CineKSpace, coil_maps: torch.Tensor, progress: Progress) -> torch.Tensor:
         raise NotImplementedError
 
+    @classmethod
+    def train(cls, *args: Any, **kwargs: Any) -> dict:
+        """Train the method's weights once (a trained method overrides this; ``gadgetron-inr train`` calls it)
+        and return a report of the run. Scan-specific methods fit inside :meth:`reconstruct` instead."""
+        raise NotImplementedError(f"method {cls.name!r} is not trained ahead of time; it fits each scan")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r}, device={str(self.device)!r})"
 

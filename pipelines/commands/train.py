@@ -1,7 +1,7 @@
 """``gadgetron-inr train gen-inr``: train the Generalized INR once, on the simulation or on a site's data.
 
 Without ``--raw`` the training images are drawn on the fly from the realistic simulation with added
-variety (``inr_core.methods.inr.gen_inr_data``); with ``--raw FOLDER`` from every fully sampled
+variety (``inr_core.methods.inr.gen_inr.data``); with ``--raw FOLDER`` from every fully sampled
 ISMRMRD raw file under the folder (whole files held out for validation). The weights go to
 ``--output``; use them with ``replay ... --method gen-inr --set weights=PATH``. A checkpoint
 (``OUTPUT.ckpt`` unless ``--checkpoint``) is written every ``--checkpoint-every`` steps; ``--resume``
@@ -25,7 +25,7 @@ METHODS = ("gen-inr",)
 
 
 def add_arguments(parser):
-    from inr_core.methods.inr.gen_inr_train import TrainConfig
+    from inr_core.methods.inr.gen_inr.training import TrainConfig
 
     d = TrainConfig()
     parser.add_argument("method", choices=METHODS, help="the trained method")
@@ -65,7 +65,7 @@ def add_arguments(parser):
 
 
 def config_from(args):
-    from inr_core.methods.inr.gen_inr_train import TrainConfig
+    from inr_core.methods.inr.gen_inr.training import TrainConfig
 
     for name in ("steps", "batch", "pixels", "val_samples", "val_every", "checkpoint_every"):
         if getattr(args, name) < 1:
@@ -89,7 +89,7 @@ def config_from(args):
 
 
 def sources(args):
-    from inr_core.methods.inr.gen_inr_data import COILS, SIZES, SimulatedSource
+    from inr_core.methods.inr.gen_inr.data import COILS, SIZES, SimulatedSource
     from pipelines.files.training_data import load_raw_folder
 
     if args.raw:
@@ -133,7 +133,7 @@ def command_line(args) -> str:
 def run(args) -> int:
     import torch
 
-    from inr_core.methods.inr.gen_inr_train import train
+    from inr_core.methods import get_method
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -141,9 +141,10 @@ def run(args) -> int:
     source, val = sources(args)
     command = command_line(args)
     try:
-        report = train(source, val, cfg, args.output, checkpoint=args.checkpoint, resume=args.resume,
-                       show_progress=not args.no_progress, command=command, device=_device(args.device),
-                       stop_after=args.stop_after)
+        report = get_method(args.method).train(
+            source, val, cfg, args.output, checkpoint=args.checkpoint, resume=args.resume,
+            show_progress=not args.no_progress, command=command, device=_device(args.device),
+            stop_after=args.stop_after)
     except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from None
     last = report["history"][-1] if report["history"] else {}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from inr_core.methods.inr.gen_inr_data import RawSource
+from inr_core.methods.inr.gen_inr.data import RawSource
 
 
 def load_raw_folder(folder: str | Path) -> RawSource:

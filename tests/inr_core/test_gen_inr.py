@@ -9,9 +9,9 @@ import torch
 
 from inr_core.data import CartesianCine
 from inr_core.methods.base import build, get_method
-from inr_core.methods.inr.gen_inr import SHIPPED_SHA256, SHIPPED_WEIGHTS, load_weights
-from inr_core.methods.inr.gen_inr_data import SimulatedSource, compression_matrix, prepare
-from inr_core.methods.inr.gen_inr_train import TrainConfig, sha256_of, train
+from inr_core.methods.inr.gen_inr.data import SimulatedSource, compression_matrix, prepare
+from inr_core.methods.inr.gen_inr.method import SHIPPED_SHA256, SHIPPED_WEIGHTS, load_weights
+from inr_core.methods.inr.gen_inr.training import TrainConfig, sha256_of, train
 from inr_core.nn.gen_inr_net import GenInrArch
 
 TINY = GenInrArch(virtual_coils=4, widths=(8, 8, 8), features=8, coord_features=8, scale_features=4, hidden=16,
@@ -30,9 +30,16 @@ def source():
 
 
 def tiny_weights(path, steps=2):
+    """Weights through the method's ``train`` hook (what ``gadgetron-inr train gen-inr`` calls)."""
     sim = source()
-    train(sim, sim.validation(), tiny_config(steps=steps), path, show_progress=False)
+    report = get_method("gen-inr").train(sim, sim.validation(), tiny_config(steps=steps), path, show_progress=False)
+    assert report["steps"] == steps and report["output"] == str(path)
     return path
+
+
+def test_only_trained_methods_have_a_train_hook():
+    with pytest.raises(NotImplementedError, match="'da-inr' is not trained ahead of time"):
+        get_method("da-inr").train()
 
 
 def test_training_reduces_the_validation_loss(tmp_path):
@@ -91,7 +98,7 @@ def test_weights_problems_are_one_clear_error(tmp_path):
 def test_built_once_loads_and_logs_once(tmp_path, caplog):
     weights = str(tiny_weights(tmp_path / "w.pt"))
     gen = get_method("gen-inr")
-    with caplog.at_level(logging.INFO, logger="inr_core.methods.inr.gen_inr"):
+    with caplog.at_level(logging.INFO, logger="inr_core.methods.inr.gen_inr.method"):
         first = build("gen-inr", gen.make_config(weights=weights), "cpu")
         second = build("gen-inr", gen.make_config(weights=weights), "cpu")
     assert first is second

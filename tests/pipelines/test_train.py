@@ -11,7 +11,7 @@ TINY = ["--steps", "2", "--batch", "1", "--pixels", "64", "--val-samples", "1", 
 
 
 def test_train_on_the_simulation_writes_loadable_weights(tmp_path, capsys):
-    from inr_core.methods.inr.gen_inr import load_weights
+    from inr_core.methods.inr.gen_inr.method import load_weights
 
     out = tmp_path / "w.pt"
     assert main(["train", "gen-inr", "-o", str(out), "--sizes", "32", "--coils", "4", "5", *TINY]) == 0

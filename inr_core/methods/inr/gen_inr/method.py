@@ -1,7 +1,8 @@
 """Generalized INR (Li et al., seeds/generalized-inr.txt): trained once, any acceleration, no fitting per scan.
 
 A scale-embedded convolutional encoder and a coordinate MLP (``inr_core.nn.gen_inr_net``), trained
-with ``gadgetron-inr train gen-inr`` and shipped as package data (``weights/``, its sha256 below,
+with ``gadgetron-inr train gen-inr`` (:meth:`GenInr.train`, :mod:`.training`) and shipped as package
+data (``inr_core/methods/inr/weights/``, its sha256 below,
 checked at load). Built once per process and configuration (``inr_core.methods.base.build``): the
 weights are read in ``__init__`` and logged once; ``reconstruct`` is one batched forward pass over
 every frame of the slice.
@@ -43,13 +44,15 @@ import torch
 
 from inr_core.fft import fft2c, ifft2c
 from inr_core.methods.base import Method
-from inr_core.methods.inr.gen_inr_data import combine, compression_matrix, prepare
-from inr_core.methods.inr.gen_inr_train import WEIGHTS_FORMAT, sha256_of
+from inr_core.methods.inr.gen_inr import training
+from inr_core.methods.inr.gen_inr.data import combine, compression_matrix, prepare
+from inr_core.methods.inr.gen_inr.training import WEIGHTS_FORMAT, TrainConfig, sha256_of
 from inr_core.nn.gen_inr_net import GenInrArch, GenInrNet
 
 log = logging.getLogger(__name__)
 
-SHIPPED_WEIGHTS = Path(__file__).with_name("weights") / "gen_inr_v1.pt"
+# package data (pyproject: inr_core = ["methods/inr/weights/*.pt"])
+SHIPPED_WEIGHTS = Path(__file__).parent.parent / "weights" / "gen_inr_v1.pt"
 SHIPPED_SHA256 = "79a9f2708056d0d71cd67f9e92cf15b8ac9edd06f0fa001cee71045883e5dc31"
 MATRIX_SLACK = (2 / 3, 4 / 3)  # matrices accepted around the trained range (trained 96-192: 64-256)
 
@@ -116,6 +119,13 @@ class GenInr(Method):
                  "%d steps) on %s", path, "shipped" if shipped else "user", digest[:16], net.arch.virtual_coils,
                  self.trained.get("source", {}).get("source", "?"), lo, hi, int(self.trained.get("steps", 0)),
                  self.device)
+
+    @classmethod
+    def train(cls, source, val_source, cfg: TrainConfig, output: str | Path, **options) -> dict:
+        """Train weights on ``source`` (:class:`.data.SimulatedSource` or :class:`.data.RawSource`), validate on
+        ``val_source``, write them to ``output`` (use them with ``weights=OUTPUT``); ``options`` and the
+        returned report: :func:`.training.train`."""
+        return training.train(source, val_source, cfg, output, **options)
 
     def check(self, data, coil_maps):
         super().check(data, coil_maps)

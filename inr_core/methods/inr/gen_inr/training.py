@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inr_core.methods.inr.gen_inr_data import Batch
+from inr_core.methods.inr.gen_inr.data import Batch
 from inr_core.nn.gen_inr_net import GenInrArch, GenInrNet
 
 log = logging.getLogger(__name__)

@@ -157,7 +157,7 @@ def _affine_grid(rng: np.random.Generator, shape, rot: float, zoom: tuple[float,
     if flip and rng.uniform() < 0.5:
         m = m @ np.diag([-1.0, 1.0])
     theta = np.concatenate([m, rng.uniform(-shift, shift, (2, 1))], axis=1)
-    return F.affine_grid(torch.tensor(theta[None], dtype=torch.float32), (1, 1, *shape), align_corners=False)
+    return F.affine_grid(torch.tensor(theta[None], dtype=torch.float32), [1, 1, *shape], align_corners=False)
 
 
 def _warp(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
