@@ -95,12 +95,15 @@ def fit(modules: list[nn.Module], loss_fn: Callable[[int], torch.Tensor], cfg: F
                             weight_decay=cfg.weight_decay)
     report = FitReport()
     start = time.monotonic()
-    best, best_mean, window = None, float("inf"), []
+    best: list[dict] | None = None
+    best_mean = float("inf")
+    window: list[float] = []  # the last best_window batch losses (keep_best)
     every, waited = max(cfg.validate_every, 1), 0
 
     def check(done: int) -> bool:
         """Score the held-out readouts after ``done`` steps; True when patience has run out."""
         nonlocal best, best_mean, waited
+        assert validate is not None  # called only with a validate function
         with torch.no_grad():
             value = float(validate())
         report.validation.append((done, value))

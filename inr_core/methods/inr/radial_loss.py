@@ -52,7 +52,8 @@ def output_matrix(image_shape: tuple[int, int], out_scale: float) -> tuple[int, 
     """``round(out_scale * n)`` per axis (1: as acquired), same field of view."""
     if out_scale <= 0:
         raise ValueError(f"out_scale must be > 0, got {out_scale}")
-    return tuple(max(int(round(out_scale * n)), 1) for n in image_shape)
+    ny, nx = (max(int(round(out_scale * n)), 1) for n in image_shape)
+    return ny, nx
 
 
 def resample(volume: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -103,7 +104,8 @@ class RadialProblem:
 
     @property
     def image_shape(self) -> tuple[int, int]:
-        return tuple(self.maps.shape[-2:])
+        ny, nx = self.maps.shape[-2:]
+        return int(ny), int(nx)
 
     def support(self, shape: tuple[int, int] | None = None) -> torch.Tensor:
         """Where the coil maps see the object (``(ny, nx)`` float 0/1, optionally resampled):
