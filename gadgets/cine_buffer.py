@@ -51,6 +51,7 @@ filled slice is never lost.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import ismrmrd
@@ -405,9 +406,10 @@ class CineBuffer(Gadget):
                      slice_index, buffer.calibration_only_lines, self.calibration_mode or "not given",
                      ", calibration_as_data=false" if self.embedded else "")
         return CineSlice(data=data, slice=slice_index, frame_headers=[buffer.reference[f][1] for f in frames],
-                         header=self.header, frame_dimension=self.frame_dim, whitener=self._whitener())
+                         header=self.header, frame_dimension=self.frame_dim, whitener=self.whitener())
 
-    def _whitener(self) -> np.ndarray | None:
+    def whitener(self) -> np.ndarray | None:
+        """The W of the noise readouts seen so far (None without any); computed once."""
         if not self.whitened_by:
             return None
         if self.whitener_cache is None:
@@ -426,15 +428,25 @@ class CineBuffer(Gadget):
         for (frame, row) in buffer.data.sums:
             kspace[index[frame], :, row] = buffer.data.mean((frame, row))
             mask[index[frame], row] = True
-        calibration = calibration_mask = None
-        if buffer.calibration.sums:
-            calibration = np.zeros((buffer.coils, self.ny, nx), np.complex64)
-            calibration_mask = np.zeros(self.ny, bool)
-            for row in buffer.calibration.sums:
-                calibration[:, row] = buffer.calibration.mean(row)
-                calibration_mask[row] = True
-            calibration, calibration_mask = torch.from_numpy(calibration), torch.from_numpy(calibration_mask)
+        block = self.calibration_block(buffer)
+        calibration, calibration_mask = block if block is not None else (None, None)
         return CartesianCine(torch.from_numpy(kspace), torch.from_numpy(mask), calibration, calibration_mask)
+
+    def calibration_block(self, buffer: _SliceBuffer, rows: Iterable[int] | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """A slice's calibration lines so far, each averaged over its readouts: ``(C, ny, nx)`` and the
+        ``(ny,)`` mask of the rows present (only ``rows`` when given); None before any is in."""
+        accumulator = buffer.calibration
+        present = [r for r in (accumulator.sums if rows is None else rows) if r in accumulator.sums]
+        if not present:
+            return None
+        coils, nx = accumulator.sums[present[0]].shape
+        calibration = np.zeros((coils, self.ny, nx), np.complex64)
+        calibration_mask = np.zeros(self.ny, bool)
+        for row in present:
+            calibration[:, row] = accumulator.mean(row)
+            calibration_mask[row] = True
+        return torch.from_numpy(calibration), torch.from_numpy(calibration_mask)
 
     def _radial(self, buffer: _SliceBuffer, frames: list[int], slice_index: int) -> RadialCine:
         per_frame = {f: sorted(k for k in buffer.data.sums if k[0] == f) for f in frames}

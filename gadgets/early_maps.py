@@ -30,7 +30,7 @@ import torch
 from gadgets.cine_buffer import SKIPPED, CineBuffer
 from gadgets.coil_maps import CoilMaps
 from gadgets.items import CineSlice
-from inr_core.coils import calibration_kspace
+from inr_core.coils import calibration_kspace, calibration_rows
 from inr_core.data import CartesianCine
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,7 @@ class EarlyCoilMaps:
         self.width = int(maps.options["width"])
         self.enabled = buffer.trajectory == "cartesian"
         self.frames = None if buffer.last_frame is None else int(buffer.last_frame) + 1
-        # The rows calibration_kspace keeps (inr_core.coils._limit): a row outside never reaches ESPIRiT.
-        first = buffer.ny // 2 - self.width // 2
-        self.window = range(max(0, first), min(buffer.ny, first + self.width))
+        self.window = calibration_rows(buffer.ny, self.width)
         self.seen: dict[int, set] = {}  # slice -> frames that put a readout into the calibration block
         self.copies: dict[int, _Copy] = {}
         self.executor: ThreadPoolExecutor | None = None
@@ -66,7 +64,7 @@ class EarlyCoilMaps:
         if slice_buffer is None:  # the slice is complete already
             return
         row = int(item.idx.kspace_encode_step_1) - self.buffer.center_line + self.buffer.ny // 2
-        sums, counts = slice_buffer.calibration.sums, slice_buffer.calibration.counts
+        counts = slice_buffer.calibration.counts
         if row in self.window:
             if row in counts:
                 self.seen.setdefault(index, set()).add(int(getattr(item.idx, self.buffer.frame_dim)))
@@ -80,10 +78,14 @@ class EarlyCoilMaps:
             return  # nothing new in the block since the copy
         if any(not c.job.done() for c in self.copies.values()):
             return  # one job at a time; a later quiet readout copies again
-        whitener = self.buffer._whitener()
-        data = _block(sums, counts, self.window, self.buffer.ny)
-        if data is None:
+        block = self.buffer.calibration_block(slice_buffer, self.window)
+        if block is None:
             return
+        whitener = self.buffer.whitener()
+        # A cine that has only its calibration, time-averaged as the complete slice's will be.
+        coils, ny, nx = block[0].shape
+        data = CartesianCine(torch.zeros((1, coils, ny, nx), dtype=torch.complex64),
+                             torch.zeros((1, ny), dtype=torch.bool), *block)
         if self.executor is None:
             self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="early-coil-maps")
         cine = CineSlice(data=data, slice=index, frame_headers=[], header=self.buffer.header, whitener=whitener)
@@ -118,19 +120,3 @@ class EarlyCoilMaps:
             log.info("coil maps made before the slice's last readout: %d slice(s) (%d copies dropped)", self.used,
                      self.dropped)
 
-
-def _block(sums: dict, counts: dict, window: range, ny: int) -> CartesianCine | None:
-    """The calibration block's rows (time-averaged, as CineBuffer averages them) as a CartesianCine
-    that has only its calibration; None before any row is in."""
-    rows = [r for r in window if r in counts]
-    if not rows:
-        return None
-    first = sums[rows[0]]
-    calibration = np.zeros((first.shape[0], ny, first.shape[1]), np.complex64)
-    lines = np.zeros(ny, bool)
-    for r in rows:
-        calibration[:, r] = sums[r] / counts[r]
-        lines[r] = True
-    kspace = torch.zeros((1, first.shape[0], ny, first.shape[1]), dtype=torch.complex64)
-    return CartesianCine(kspace, torch.zeros((1, ny), dtype=torch.bool), torch.from_numpy(calibration),
-                         torch.from_numpy(lines))

@@ -36,6 +36,12 @@ def _limit(lo: int, hi: int, centre: int, width: int) -> tuple[int, int]:
     return max(lo, centre - half), min(hi, centre - half + width)
 
 
+def calibration_rows(ny: int, width: int) -> range:
+    """The phase-encode rows :func:`calibration_kspace` may keep of ``ny`` (``width`` around ``ny // 2``):
+    a calibration line outside them never reaches ESPIRiT."""
+    return range(*_limit(0, ny, ny // 2, width))
+
+
 def calibration_kspace(data: CartesianCine | RadialCine, width: int = 24) -> torch.Tensor:
     """``(C, ny, nx)`` low-resolution Cartesian calibration k-space, zero outside its central block.
 
