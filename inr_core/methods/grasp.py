@@ -51,18 +51,21 @@ class Grasp(ProximalMethod):
     presets = {"fast": {"iterations": 25}, "paper": {"iterations": 60}}
     min_frames = 2
 
-    def iteration(self, problem, data):
+    def iteration(self, problem, data, start=None):
         lam = DEFAULT_LAM[data.trajectory] if self.config.lam is None else self.config.lam
-        return _PrimalDual(problem, TemporalDifference(cyclic=self.config.cyclic), lam * float(problem.rhs.abs().max()))
+        return _PrimalDual(problem, TemporalDifference(cyclic=self.config.cyclic), lam * float(problem.rhs.abs().max()),
+                           start)
 
 
 class _PrimalDual(Iteration):
-    """Condat-Vu, as in the module docstring: ``x`` starts at ``A^H y``, the TV dual ``z`` at zero."""
+    """Condat-Vu, as in the module docstring: ``x`` starts at ``start`` (``A^H y`` when None), the TV dual
+    ``z`` at zero. ``L`` is the whole gradient's bound (``problem.curvature``: ``||A^H A||`` plus any pull)."""
 
-    def __init__(self, problem: LeastSquares, d: TemporalDifference, lam: float):
+    def __init__(self, problem: LeastSquares, d: TemporalDifference, lam: float, start=None):
         self.problem, self.d, self.lam = problem, d, lam
-        self.tau, self.sigma = 1.0 / problem.lipschitz, problem.lipschitz / 8.0
-        self.x, self.z = problem.rhs, problem.rhs.new_zeros(problem.rhs.shape)
+        self.tau, self.sigma = 1.0 / problem.curvature, problem.curvature / 8.0
+        self.x = problem.rhs if start is None else start
+        self.z = problem.rhs.new_zeros(problem.rhs.shape)
 
     def update(self) -> str:
         x_new = self.problem.gradient_step(self.x, self.tau, extra=self.d.H(self.z))

@@ -63,20 +63,22 @@ class LPlusS(ProximalMethod):
     presets = {"fast": {"iterations": 20}, "paper": {"iterations": 50}}
     min_frames = 2
 
-    def iteration(self, problem, data):
+    def iteration(self, problem, data, start=None):
         lambda_s = DEFAULT_LAMBDA_S[data.trajectory] if self.config.lambda_s is None else self.config.lambda_s
-        return _LowRankPlusSparse(problem, self.config, lambda_s * float(fft1c(problem.rhs, dim=0).abs().max()))
+        return _LowRankPlusSparse(problem, self.config, lambda_s * float(fft1c(problem.rhs, dim=0).abs().max()),
+                                  start)
 
 
 class _LowRankPlusSparse(Iteration):
-    """The iteration of the module docstring; ``M`` starts at ``A^H y``, ``S`` at zero."""
+    """The iteration of the module docstring; ``M`` (and ``L``) start at ``start`` (``A^H y`` when None), ``S``
+    at zero; the step is ``1 / problem.curvature`` (``||A^H A||`` plus any pull)."""
 
-    def __init__(self, problem: LeastSquares, config: LPlusSConfig, threshold_s: float):
+    def __init__(self, problem: LeastSquares, config: LPlusSConfig, threshold_s: float, start=None):
         self.problem, self.config = problem, config
-        self.step = 1.0 / problem.lipschitz
+        self.step = 1.0 / problem.curvature
         self.threshold_s = threshold_s  # lambda_s max |F_t A^H y|; times step in each iteration
-        self.m = problem.rhs
-        self.l, self.s = problem.rhs, problem.rhs.new_zeros(problem.rhs.shape)
+        self.m = problem.rhs if start is None else start
+        self.l, self.s = self.m, problem.rhs.new_zeros(problem.rhs.shape)
 
     def update(self) -> str:
         shape, step = self.m.shape, self.step

@@ -78,10 +78,12 @@ class LLR(ProximalMethod):
     trajectories = ("cartesian", "radial")
     presets = {"fast": {"iterations": 15}, "paper": {"iterations": 40}}
 
-    def iteration(self, problem, data):
+    def iteration(self, problem, data, start=None):
         config = self.config
-        # = step * lambda with step = 1 / ||A^H A||, see the module docstring
-        threshold = config.lam * largest_block_singular_value(problem.rhs, config.block)
+        # = step * lambda with step = 1 / ||A^H A||, see the module docstring; with a pull (the refinement after
+        # an INR, inr/refine.py) the step is 1 / (||A^H A|| + mu) and lambda stays what it is without one
+        threshold = config.lam * largest_block_singular_value(problem.rhs, config.block) * (
+            problem.lipschitz / problem.curvature)
         shifts = torch.randint(0, config.block, (config.iterations, 2),
                                generator=torch.Generator().manual_seed(config.seed)).tolist()
-        return FISTA(problem, lambda v, k: block_svt(v, threshold, config.block, tuple(shifts[k])))
+        return FISTA(problem, lambda v, k: block_svt(v, threshold, config.block, tuple(shifts[k])), start)
