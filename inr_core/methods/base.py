@@ -7,6 +7,8 @@ adding a method is adding its file. The class says what it is:
 - ``name``, ``trajectories`` (``"cartesian"``, ``"radial"``), ``min_frames``;
 - ``Config``: a dataclass holding the method's own options, with the paper's defaults;
 - ``presets``: named partial overrides of ``Config`` (``fast``, ``paper``, ...).
+- ``start_options``: for an INR that starts from a classical image, the options that make it return
+  that start alone (step 0; the benches set each INR beside it); empty for the others.
 
 It is built once, ``method = Cls(config, device)`` -- networks, weights and caches belong there --
 and called as ``method(data, coil_maps, progress) -> images``:
@@ -53,6 +55,7 @@ class Method(Generic[ConfigT]):
     Config: ClassVar[type[Any]]
     trajectories: ClassVar[tuple[str, ...]] = ("cartesian", "radial")
     presets: ClassVar[dict[str, dict]] = {}
+    start_options: ClassVar[dict[str, Any]] = {}
     min_frames: ClassVar[int] = 1  # 2 for methods whose regulariser is temporal: one frame gives them nothing
 
     def __init_subclass__(cls, **kwargs):

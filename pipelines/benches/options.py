@@ -45,7 +45,12 @@ def add_arguments(parser):
                              "those that reconstruct that trajectory, gen-inr aside; classical and streaming the "
                              "classical methods that take both trajectories; `gadgetron-inr methods` lists them)")
     parser.add_argument("--preset", metavar="NAME",
-                        help="run each method that has this preset with it, the others with their defaults")
+                        help="run each method that has this preset with it, the others with their defaults; "
+                             "a --methods entry NAME@PRESET runs that method with that preset whatever --preset says "
+                             "(e.g. grasp@converged)")
+    parser.add_argument("--warm-starts", action=argparse.BooleanOptionalAction, default=True,
+                        help="cartesian, radial: also run each INR that has a `start` preset with it (its classical "
+                             "start alone, step 0), so the INR is set beside its own start (default: on)")
 
     def per_suite(i: int) -> str:
         return ", ".join(f"{suite} {size[i]}" for suite, size in SIZES.items())

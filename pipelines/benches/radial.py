@@ -45,6 +45,7 @@ from pipelines.benches.suite import (
     failure_cell,
     reference_method,
     run_settings,
+    split_spec,
     unique_methods,
     wrap,
     write_results,
@@ -74,7 +75,7 @@ def _check(args) -> None:
             raise UserError(f"--spokes must be between 1 and {4 * args.matrix} for --matrix {args.matrix}, "
                             f"got {spokes}")
     for name in args.methods:
-        method = get_method(name)
+        method = get_method(split_spec(name)[0])
         if "radial" not in method.trajectories:
             raise UserError(f"method {name!r} does not reconstruct radial data (supports: "
                             f"{', '.join(method.trajectories)})")

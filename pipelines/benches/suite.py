@@ -39,32 +39,63 @@ log = logging.getLogger(__name__)
 ERROR_GAIN = 5  # error maps are shown on [0, 1/ERROR_GAIN] of the normalised reference's [0, 1]
 
 
-# -- methods --------------------------------------------------------------------------------------------------
+# -- methods ---------------------------------------------------------------------------------------------------
 
-def check_methods(names) -> None:
+START = ":start"  # an entry's suffix: the INR with its `start_options` (its classical start alone, step 0)
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """A ``--methods`` entry: ``NAME``, ``NAME@PRESET`` (that method with that preset, whatever ``--preset``
+    says: e.g. ``grasp@converged`` beside ``grasp``), either with ``:start`` (``with_warm_starts``)
+    -> ``(NAME, PRESET or None)``."""
+    name, _, preset = spec.removesuffix(START).partition("@")
+    return name, preset or None
+
+
+def is_start(spec: str) -> bool:
+    return spec.endswith(START)
+
+
+def check_methods(specs) -> None:
+    """Unknown methods and unknown ``@PRESET`` s fail before any work is done, naming the known ones."""
     from inr_core.methods import get_method
 
-    for name in names:
+    for spec in specs:
+        name, preset = split_spec(spec)
         try:
-            get_method(name)  # unknown names fail before any work is done
+            method = get_method(name)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        if preset is not None and preset not in method.presets:
+            raise UserError(f"{spec}: method {name!r} has no preset {preset!r} (presets: "
+                            f"{', '.join(method.presets) or 'none'})")
+        if is_start(spec) and not method.start_options:
+            raise UserError(f"{spec}: method {name!r} does not start from a classical image (no start to run)")
 
 
 def preset_for(method: str, preset: str | None) -> str:
-    """The preset ``method`` runs with under ``--preset preset``: that one if it has it, else ``default``."""
+    """The preset the entry ``method`` runs with under ``--preset preset``: its own ``@PRESET``, else that
+    one if the method has it, else ``default``."""
     from inr_core.methods import get_method
 
-    return preset if preset is not None and preset in get_method(method).presets else "default"
+    name, own = split_spec(method)
+    if own is not None:
+        return own
+    return preset if preset is not None and preset in get_method(name).presets else "default"
 
 
 def method_properties(method: str, device: str, preset: str | None) -> dict[str, str]:
-    """Chain properties that run ``method`` on ``device`` with the preset ``preset_for`` picks.
+    """Chain properties that run the entry ``method`` on ``device`` with the preset ``preset_for`` picks.
 
     No fallback: a benchmark measures the method itself, and a failure must be a failed row, not
     another method's images under its name."""
+    from inr_core.methods import get_method
+
     used = preset_for(method, preset)
-    return {"method": method, "device": device, "fallback": "none", **({"preset": used} if used != "default" else {})}
+    name = split_spec(method)[0]
+    start = {k: str(v) for k, v in get_method(name).start_options.items()} if is_start(method) else {}
+    return {"method": name, "device": device, "fallback": "none", **({"preset": used} if used != "default" else {}),
+            **start}
 
 
 def warn_unused_preset(methods, preset: str | None) -> None:
@@ -79,19 +110,39 @@ def unique_methods(args, suite: str) -> None:
         log.warning("bench %s: methods given twice run once", suite)
         args.methods = list(dict.fromkeys(args.methods))
     warn_unused_preset(args.methods, args.preset)
+    if getattr(args, "warm_starts", False):
+        args.methods = with_warm_starts(args.methods)
+
+
+def with_warm_starts(methods: list[str]) -> list[str]:
+    """``methods`` with ``ENTRY:start`` after each INR entry whose method starts from a classical image: the same
+    method and preset with its ``start_options`` (its start alone, computed as the INR computes it, without the
+    held-out readouts)."""
+    from inr_core.methods import get_method
+
+    out: list[str] = []
+    for spec in methods:
+        out.append(spec)
+        start = spec + START
+        if is_inr(spec) and not is_start(spec) and get_method(split_spec(spec)[0]).start_options \
+                and start not in methods:
+            out.append(start)
+    return out
 
 
 def reference_method(methods, preferred: str) -> str:
-    """The method the others are compared with: ``preferred`` when it runs, else the last one given."""
-    return preferred if preferred in methods else methods[-1]
+    """The method the others are compared with: ``preferred`` when it runs, else the last one given (not a start)."""
+    given = [m for m in methods if not is_start(m)] or list(methods)
+    return preferred if preferred in given else given[-1]
 
 
 def is_inr(method: str) -> bool:
-    """A scan-specific or trained INR (a method under ``inr_core.methods.inr``), not a classical method."""
+    """A scan-specific or trained INR (a method under ``inr_core.methods.inr``), not a classical method;
+    ``NAME:start`` counts as its INR (it is the INR's own start, never a classical competitor)."""
     from inr_core.methods import get_method
 
     try:
-        return get_method(method).__module__.startswith("inr_core.methods.inr")
+        return get_method(split_spec(method)[0]).__module__.startswith("inr_core.methods.inr")
     except ValueError:  # not a registered method (a test's stand-in): neither side of the comparison
         return False
 
@@ -100,7 +151,7 @@ def _registered(method: str) -> bool:
     from inr_core.methods import get_method
 
     try:
-        get_method(method)
+        get_method(split_spec(method)[0])
         return True
     except ValueError:
         return False
@@ -168,7 +219,7 @@ def run_one(raw_path: Path, method: str, device_name: str, out_dir: Path, preset
     cpu_seconds = time.process_time() - cpu_start
     # the kernel's part of it (page faults and zeroing of freshly mapped memory, ...): docs/classical-methods.md
     system_seconds = _system_seconds() - system_start
-    out = out_dir / f"{raw_path.stem}_{method}.h5"
+    out = out_dir / f"{raw_path.stem}_{method.replace(':', '-')}.h5"
     write_images(out, images, raw.header_xml)
     protocol = "kp-inr" if raw.trajectory == "cartesian" else "da-inr"
     recon, reference = load_pair(out, raw_path)
@@ -366,32 +417,46 @@ def comparison_tables(rows: list[dict], columns: list[tuple[str, str]], methods:
 
 
 def inr_versus_classical(rows: list[dict], columns: list[tuple[str, str]], methods: list[str]) -> list[str]:
-    """Lines: each INR beside the best classical method of the same run and file (highest mean PSNR),
-    with the PSNR and SSIM differences; nothing when the run has no INR or no classical method."""
-    inrs = [m for m in methods if is_inr(m)]
+    """Lines: each INR beside its own classical start (its ``@start`` row, when the run has one) and the best
+    classical method of the same run and file (highest mean PSNR), with the differences, the Wilcoxon
+    p-values of the per-frame values against that classical method, and the INR's time and peak memory;
+    nothing when the run has no INR or no classical method."""
+    inrs = [m for m in methods if is_inr(m) and not is_start(m)]
     classical = [m for m in methods if not is_inr(m) and _registered(m)]
     if not inrs or not classical:
         return []
     cell = {(r["file"], r["method"]): r for r in rows if not r.get("error")}
-    lines = ["", "## Each INR against the best classical method of this run", "",
-             "Best classical: the classical method with the highest mean PSNR on that file; differences are INR minus "
-             "it (dB, SSIM).", "",
-             "| setting | INR | PSNR | SSIM | best classical | its PSNR | its SSIM | ΔPSNR | ΔSSIM |", "|" + "---|" * 9]
+    lines = ["", "## Each INR against its own start and the best classical method of this run", "",
+             "Its start: the same INR entry with its start options (`:start`; step 0 alone: the classical image it "
+             "starts from, computed without the held-out readouts). Best classical: the classical method with the "
+             "highest mean PSNR on that file. Differences are the INR minus the other (dB, SSIM); p: two-sided "
+             "Wilcoxon signed-rank test of the per-frame PSNR / SSIM against the best classical method.", "",
+             "| setting | INR | PSNR | SSIM | time (s) | peak memory (MB) | its start | vs its start | "
+             "best classical | its PSNR | its SSIM | ΔPSNR | ΔSSIM | p vs best classical |", "|" + "---|" * 14]
     for name, label in columns:
         done = [m for m in classical if (name, m) in cell]
         if not done:
             continue
         best = max(done, key=lambda m: cell[(name, m)]["psnr_mean"])
         b = cell[(name, best)]
+        against = f"{best} | {b['psnr_mean']:.2f} | {b['ssim_mean']:.4f}"
         for m in inrs:
             r = cell.get((name, m))
             if r is None:
-                lines.append(f"| {label} | {m} | failed or not run | — | {best} | {b['psnr_mean']:.2f} | "
-                             f"{b['ssim_mean']:.4f} | — | — |")
+                lines.append(f"| {label} | {m} | failed or not run | — | — | — | — | — | {against} | — | — | — |")
                 continue
-            lines.append(f"| {label} | {m} | {r['psnr_mean']:.2f} | {r['ssim_mean']:.4f} | {best} | "
-                         f"{b['psnr_mean']:.2f} | {b['ssim_mean']:.4f} | {r['psnr_mean'] - b['psnr_mean']:+.2f} | "
-                         f"{r['ssim_mean'] - b['ssim_mean']:+.4f} |")
+            start = cell.get((name, m + START))
+            if start is None:
+                start_cells = "— | —"
+            else:
+                dp, ds = r["psnr_mean"] - start["psnr_mean"], r["ssim_mean"] - start["ssim_mean"]
+                start_cells = f"{start['psnr_mean']:.2f} / {start['ssim_mean']:.4f} | {dp:+.2f} / {ds:+.4f}"
+            p_cells = " / ".join(_p_cell(*paired_test(r[k], b[k])) if k in r and k in b else "—"
+                                 for k in ("psnr", "ssim"))
+            lines.append(f"| {label} | {m} | {r['psnr_mean']:.2f} | {r['ssim_mean']:.4f} | {r['seconds']:.1f} | "
+                         f"{r['peak_memory_mb']:.0f} {r['memory_kind']} | {start_cells} | {against} | "
+                         f"{r['psnr_mean'] - b['psnr_mean']:+.2f} | {r['ssim_mean'] - b['ssim_mean']:+.4f} | "
+                         f"{p_cells} |")
     return lines
 
 

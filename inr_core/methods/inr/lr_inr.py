@@ -40,6 +40,7 @@ from inr_core.methods.encoding import encoding
 from inr_core.methods.inr.fit import FitConfig, fit, seeded
 from inr_core.methods.inr.holdout import split
 from inr_core.methods.inr.radial_loss import grid_coordinates
+from inr_core.methods.inr.refine import check_refinement, refined
 from inr_core.nn.low_rank import LowRankField
 
 WARM = {"cartesian": "llr", "radial": "grasp"}
@@ -159,6 +160,9 @@ class LrInr(Method):
                   "validate_every": 2, "patience": 0},
     }
 
+    # step 0 alone: the classical start, computed without the held-out readouts (the benches' start rows)
+    start_options = {"steps": 0}
+
     def check(self, data, coil_maps) -> None:
         super().check(data, coil_maps)
         cfg = self.config
@@ -172,6 +176,7 @@ class LrInr(Method):
             raise ValueError(f"lr-inr: rank must be >= 1, got {cfg.rank}")
         if cfg.residual_decay >= 1:
             raise ValueError(f"lr-inr: residual_decay must be in [0, 1), got {cfg.residual_decay}")
+        check_refinement(self, data, coil_maps)
 
     def holdout(self, trajectory: str) -> float:
         return DEFAULT_HOLDOUT[trajectory] if self.config.holdout is None else self.config.holdout
@@ -190,7 +195,7 @@ class LrInr(Method):
         progress(0, 1, f"lr-inr: {name} start")
         warm = build(name, warm_cfg, self.device)(fit_data, coil_maps)
         images, _ = self.refine(fit_data, held, coil_maps, warm, progress)
-        return images
+        return refined(images, data, coil_maps, self.config, progress)  # all the data: `held` was for stopping
 
     def refine(self, data, held, coil_maps, warm: torch.Tensor, progress=no_progress, trace=None):
         """Fit the field from ``warm`` to ``data`` (validated on ``held``); ``(images, FitReport)``.
