@@ -48,7 +48,10 @@ class Grasp(ProximalMethod):
     name = "grasp"
     Config = GraspConfig
     trajectories = ("radial", "cartesian")
-    presets = {"fast": {"iterations": 25}, "paper": {"iterations": 60}}
+    # converged: at 5 spokes (radial 128x128x23x8, seed 0, da-inr protocol) 60 iterations reach 27.61 dB, 200 34.04,
+    # 300 33.92; at 13 spokes 60 is the peak (39.20) and 200 gives 38.25: the iteration count acts as a
+    # regulariser, so the benches run both and take the better one per file as the classical comparator.
+    presets = {"fast": {"iterations": 25}, "paper": {"iterations": 60}, "converged": {"iterations": 200}}
     min_frames = 2
 
     def iteration(self, problem, data, start=None):
