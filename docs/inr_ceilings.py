@@ -5,6 +5,7 @@
     OMP_NUM_THREADS=1 python docs/inr_ceilings.py steps    # CPU step time of each design next to a GRASP/LLR iteration
     OMP_NUM_THREADS=1 python docs/inr_ceilings.py compare --seed 1 --trajectories cartesian --pattern kt-gaussian
         # lr-inr beside its own warm start and the best classical method, on the chain's inputs
+        # (--refine 10:0.1 ...: and after the classical refinement, docs/methods-inr-refinement.md)
 
 The inputs are those of the benches at seed 0 (``simulate --realistic``): Cartesian 160x160x16x10
 kt-uniform R8 and radial 128x128x23x8 with 13 spokes, written as raw files and run through the embedded
@@ -139,6 +140,7 @@ def cmd_compare(args) -> None:
     from inr_core.methods import build, get_method
     from inr_core.methods.inr.holdout import split
     from inr_core.methods.inr.lr_inr import LrInr
+    from inr_core.methods.inr.refine import refined
 
     for name in args.trajectories:
         changes = {"pattern": args.pattern} if name == "cartesian" and args.pattern else {}
@@ -179,6 +181,20 @@ def cmd_compare(args) -> None:
                 steps = [k for k, _ in report.validation]
                 print("   PSNR / SSIM by the truth at each validation (never used): "
                       + " ".join(f"{k}:{v[0]:.2f}/{v[1]:.4f}" for k, v in zip(steps, trace, strict=False)), flush=True)
+            # the classical refinement (inr/refine.py) on all the data: the config's own, then each --refine
+            refinements = [method.config] if method.config.refine_iterations else []
+            for item in args.refine:
+                iterations, pull, *solver = item.split(":")
+                refinements.append(LrInr.make_config(args.preset, **overrides, refine_iterations=iterations,
+                                                     refine_pull=pull, refine_with=solver[0] if solver else ""))
+            for cfg in refinements:
+                start = time.process_time()
+                out = refined(images, data, maps, cfg)
+                pr, sr = psnr(out, truth, name, intensity)
+                print(f"{label}: lr-inr {args.preset} {spec or '-'} + refinement {cfg.refine_with or classical} "
+                      f"{cfg.refine_iterations} iterations pull {cfg.refine_pull:g}: {pr:.2f} dB / {sr:.4f} "
+                      f"({pr - pi:+.2f} dB / {sr - si:+.4f} over lr-inr alone; refinement "
+                      f"{time.process_time() - start:.0f} s CPU)", flush=True)
 
 
 def main() -> int:
@@ -194,6 +210,8 @@ def main() -> int:
     parser.add_argument("--spokes", type=int, default=None, help="compare, radial: spokes per frame (default 13)")
     parser.add_argument("--classical-iterations", type=int, default=0, help="compare: 0 = the method's default")
     parser.add_argument("--trace", action="store_true", help="compare: PSNR by the truth at each validation")
+    parser.add_argument("--refine", nargs="+", default=[], metavar="ITERATIONS:PULL[:SOLVER]",
+                        help="compare: also score lr-inr's image after each of these classical refinements")
     args = parser.parse_args()
     torch.set_num_threads(1)
     np.set_printoptions(precision=3)

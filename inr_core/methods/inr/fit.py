@@ -16,7 +16,9 @@ the same guarantees:
   included: an INR that starts from a classical image returns that image when no step predicts the
   held-out data better), and the fit stops after ``patience`` evaluations without a new best.
   This is the one stopping rule of every scan-specific INR; it replaces ``keep_best``;
-- ``progress`` every ``progress_every`` steps and at the end.
+- ``progress`` every ``progress_every`` steps and at the end;
+- ``refine_iterations`` > 0: after the fit, that many iterations of a classical solver started at the INR's
+  image and pulled towards it (:mod:`inr_core.methods.inr.refine`; every INR applies it to its final images).
 
 ``chunked`` evaluates a network over many query points in pieces of ``chunk`` (memory bound).
 """
@@ -30,6 +32,12 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+# The classical solvers that can refine an INR's images (inr/refine.py: their iteration started at the INR's image).
+REFINE_WITH = ("", "llr", "grasp", "l-plus-s")
+# The refinement's pull, relative to ||A^H A||, when refine_iterations > 0 (chosen on seed 0:
+# docs/methods-inr-refinement.md).
+REFINE_PULL = 0.1
 
 
 @dataclass
@@ -56,6 +64,18 @@ class FitConfig:
     progress_every: int = 10
     chunk: int = 32768  # query points per forward pass when predicting
     seed: int = 0
+    # optional classical refinement of the final images (inr/refine.py): `refine_iterations` iterations of
+    # `refine_with` ("" = llr on Cartesian, grasp on radial data) from the INR's image on all the acquired data,
+    # plus refine_pull * ||A^H A|| / 2 * ||x - x_inr||^2 (relative pull: 0 tends to the classical image, large
+    # keeps the INR's); 0 iterations: off, the INR's image as it is
+    refine_iterations: int = 0
+    refine_pull: float = REFINE_PULL
+    refine_with: str = ""
+
+    def __post_init__(self):
+        if self.refine_with not in REFINE_WITH:
+            raise ValueError(f"refine_with {self.refine_with!r} is not a classical solver (one of: "
+                             f"{', '.join(REFINE_WITH[1:])}, or empty for llr on Cartesian / grasp on radial data)")
 
 
 @dataclass

@@ -13,6 +13,7 @@ from inr_core.fft import fft2c
 from inr_core.methods.base import Method, get_method
 from inr_core.methods.inr.holdout import split
 from inr_core.methods.inr.kspace_inr import KpInrConfig, images_from_kspace, train
+from inr_core.methods.inr.refine import check_refinement, refined
 
 # The CPU preset. What each lever costs and buys is measured in docs/methods-kp-inr.md (1 thread, shared CPU):
 # - warm start from LLR, the best classical method on the realistic simulation, with the branches fitting
@@ -50,13 +51,14 @@ class KpInr(Method):
         if warm and warm not in WARM_METHODS:
             raise ValueError(f"kp-inr: warm_start {warm!r} is not a classical Cartesian method "
                              f"(one of: {', '.join(WARM_METHODS)}, or empty for none)")
+        check_refinement(self, data, coil_maps)
 
     def reconstruct(self, data, coil_maps, progress):
-        data, held = split(data, self.config.holdout, self.config.seed)  # the warm start never sees `held`
+        fit_data, held = split(data, self.config.holdout, self.config.seed)  # the warm start never sees `held`
         warm = None
         if self.config.warm_start:
             cls = get_method(self.config.warm_start)
-            images = cls(cls.make_config(), self.device)(data, coil_maps)
+            images = cls(cls.make_config(), self.device)(fit_data, coil_maps)
             warm = fft2c(images[:, None] * coil_maps[None])
-        result = train(data, self.config, with_kinr=True, progress=progress, warm_kspace=warm, held=held)
-        return images_from_kspace(result.kspace, coil_maps)
+        result = train(fit_data, self.config, with_kinr=True, progress=progress, warm_kspace=warm, held=held)
+        return refined(images_from_kspace(result.kspace, coil_maps), data, coil_maps, self.config, progress)

@@ -161,7 +161,7 @@ class LrInr(Method):
     }
 
     # step 0 alone: the classical start, computed without the held-out readouts (the benches' start rows)
-    start_options = {"steps": 0}
+    start_options = {"steps": 0, "refine_iterations": 0}
 
     def check(self, data, coil_maps) -> None:
         super().check(data, coil_maps)

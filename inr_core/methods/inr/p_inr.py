@@ -12,6 +12,7 @@ from inr_core.methods.inr.holdout import split
 from inr_core.methods.inr.kp_inr import FAST as KP_FAST
 from inr_core.methods.inr.kp_inr import SMOKE as KP_SMOKE
 from inr_core.methods.inr.kspace_inr import PInrConfig, images_from_kspace, train
+from inr_core.methods.inr.refine import check_refinement, refined
 
 # KP-INR's CPU schedule, less what P-INR does not have (the U-Net, the K-INR and middle MLPs).
 FAST = {k: v for k, v in KP_FAST.items() if k in PInrConfig.__dataclass_fields__}
@@ -26,7 +27,11 @@ class PInr(Method):
     trajectories = ("cartesian",)
     presets = {"fast": FAST, "paper": {}, "smoke": SMOKE}
 
+    def check(self, data, coil_maps) -> None:
+        super().check(data, coil_maps)
+        check_refinement(self, data, coil_maps)
+
     def reconstruct(self, data, coil_maps, progress):
-        data, held = split(data, self.config.holdout, self.config.seed)
-        result = train(data, self.config, with_kinr=False, progress=progress, held=held)
-        return images_from_kspace(result.kspace, coil_maps)
+        fit_data, held = split(data, self.config.holdout, self.config.seed)
+        result = train(fit_data, self.config, with_kinr=False, progress=progress, held=held)
+        return refined(images_from_kspace(result.kspace, coil_maps), data, coil_maps, self.config, progress)

@@ -16,7 +16,7 @@ from typing import TypeVar
 import torch
 
 from inr_core.data import RadialCine
-from inr_core.methods.base import Method
+from inr_core.methods.base import Method, no_progress
 from inr_core.methods.inr.fit import FitConfig, chunked
 from inr_core.methods.inr.holdout import split
 from inr_core.methods.inr.radial_loss import (
@@ -26,6 +26,7 @@ from inr_core.methods.inr.radial_loss import (
     grid_coordinates,
     output_matrix,
 )
+from inr_core.methods.inr.refine import check_refinement, refined
 
 
 @dataclass
@@ -68,6 +69,13 @@ class RadialImageInr(Method[ConfigT]):
         check_out_options(self.config.out_scale, self.config.out_frames)
         if self.config.frames_per_step < 1:
             raise ValueError(f"{self.name}: frames_per_step must be >= 1")
+        check_refinement(self, data, coil_maps)
+
+    def __call__(self, data, coil_maps, progress=None) -> torch.Tensor:
+        """The subclass's fit and output, then the optional classical refinement (``refine_iterations``,
+        :mod:`inr_core.methods.inr.refine`) on all the acquired spokes, held-out ones included."""
+        images = super().__call__(data, coil_maps, progress)
+        return refined(images, data.to(self.device), coil_maps.to(self.device), self.config, progress or no_progress)
 
     def problem(self, data: RadialCine, coil_maps: torch.Tensor) -> tuple[RadialProblem, RadialCine | None]:
         """The fit's problem (held-out spokes removed) and the held-out spokes (None without ``holdout``)."""
