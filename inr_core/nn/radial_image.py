@@ -41,6 +41,7 @@ class DaInrNet(nn.Module):
         nn.init.zeros_(last.weight)  # identity deformation at the start
         self.grid = image_hash_grid(cfg, 2, matrix)
         self.canonical = mlp(self.grid.out_features + feature_dim, cfg.canonical_width, cfg.canonical_layers, 2)
+        self.active_levels: int | None = None  # coarse-to-fine: the grid's levels from this one on give zeros
 
     def displacement(self, xy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         enc = torch.cat([frequency_encoding(xy, self.cfg.degree_xy), frequency_encoding(t, self.cfg.degree_t)], -1)
@@ -48,9 +49,27 @@ class DaInrNet(nn.Module):
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
         xy, t, feats = rows[:, :2], rows[:, 2:3], rows[:, 3:]
-        h = self.grid(xy + self.displacement(xy, t))
+        h = self.grid(xy + self.displacement(xy, t), active_levels=self.active_levels)
         out = self.canonical(torch.cat([h, feats], dim=-1) if feats.shape[1] else h)
         return torch.complex(out[:, 0], out[:, 1])
+
+    def canonical_image(self, xy: torch.Tensor) -> torch.Tensor:
+        """The canonical network at undeformed ``xy`` (no features): every frame's image while the
+        deformation is the identity, as it is at the start (DA-INR's warm start fits this to a classical mean)."""
+        out = self.canonical(self.grid(xy, active_levels=self.active_levels))
+        return torch.complex(out[:, 0], out[:, 1])
+
+
+class FrameResidual(nn.Module):
+    """A complex per-pixel, per-frame image ``R_k`` (``(frames, ny, nx)``), zero at first (DA-INR's warm start:
+    it holds the classical image less the network's, so that step 0 is the classical image)."""
+
+    def __init__(self, frames: int, shape: tuple[int, int]):
+        super().__init__()
+        self.r = nn.Parameter(torch.zeros(frames, *shape, 2))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return torch.view_as_complex(self.r[frames].contiguous())
 
 
 class HashInrNet(nn.Module):
