@@ -139,7 +139,7 @@ def cmd_compare(args) -> None:
 
     from inr_core.methods import build, get_method
     from inr_core.methods.inr.holdout import split
-    from inr_core.methods.inr.lr_inr import LrInr
+    from inr_core.methods.inr.lr_inr import LrInr, resolved
     from inr_core.methods.inr.refine import refined
 
     for name in args.trajectories:
@@ -169,8 +169,15 @@ def cmd_compare(args) -> None:
             def score_step(k, x, trace=trace, truth=truth, name=name, intensity=intensity):
                 trace.append(psnr(x.detach(), truth, name, intensity))
 
-            images, report = method.refine(fit_data, held, maps, warm, trace=score_step if args.trace else None)
-            seconds = time.process_time() - start
+            setting = "_".join(map(str, changes.values()))
+            kept = args.cache / f"lr-inr_{name}_{setting}_seed{args.seed}_{args.preset}_{spec}.pt"
+            if args.reuse_inr and kept.exists():  # the refinements of the same lr-inr run, measured again
+                images, report, seconds = torch.load(kept, weights_only=False)
+            else:
+                images, report = method.refine(fit_data, held, maps, warm, trace=score_step if args.trace else None)
+                seconds = time.process_time() - start
+                if args.reuse_inr:
+                    torch.save((images, report, seconds), kept)
             pw, sw = psnr(warm, truth, name, intensity)
             pi, si = psnr(images, truth, name, intensity)
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -188,6 +195,7 @@ def cmd_compare(args) -> None:
                 refinements.append(LrInr.make_config(args.preset, **overrides, refine_iterations=iterations,
                                                      refine_pull=pull, refine_with=solver[0] if solver else ""))
             for cfg in refinements:
+                cfg = resolved(cfg, name)  # lr-inr's per-trajectory refine_with / refine_pull
                 start = time.process_time()
                 out = refined(images, data, maps, cfg)
                 pr, sr = psnr(out, truth, name, intensity)
@@ -210,6 +218,8 @@ def main() -> int:
     parser.add_argument("--spokes", type=int, default=None, help="compare, radial: spokes per frame (default 13)")
     parser.add_argument("--classical-iterations", type=int, default=0, help="compare: 0 = the method's default")
     parser.add_argument("--trace", action="store_true", help="compare: PSNR by the truth at each validation")
+    parser.add_argument("--reuse-inr", action="store_true",
+                        help="compare: keep lr-inr's images under --cache and reuse them (to try refinements)")
     parser.add_argument("--refine", nargs="+", default=[], metavar="ITERATIONS:PULL[:SOLVER]",
                         help="compare: also score lr-inr's image after each of these classical refinements")
     args = parser.parse_args()

@@ -129,7 +129,16 @@ def test_every_inr_refines_its_own_image_with_all_the_data(name, cartesian, radi
     preset, options = TINY[name]
     options = {**options, "holdout": 0.1}
     alone = cls(cls.make_config(preset, **options))(data, maps)
-    refine = {"refine_iterations": 3, "refine_pull": 0.05}
+    refine = {"refine_iterations": 3, "refine_pull": 0.05, "refine_with": "grasp"}
     out = cls(cls.make_config(preset, **options, **refine))(data, maps)
     assert torch.equal(out, refined(alone, data, maps, _cfg(**refine)))
     assert not torch.equal(out, alone)
+
+
+def test_lr_inr_refined_preset_uses_the_regulariser_its_fit_does_not_hold():
+    from inr_core.methods.inr.lr_inr import LrInr, resolved
+
+    cfg = LrInr.make_config("refined")
+    assert cfg.refine_iterations > 0 and LrInr.make_config().refine_iterations == 0  # off by default
+    assert (resolved(cfg, "cartesian").refine_with, resolved(cfg, "radial").refine_with) == ("grasp", "llr")
+    assert resolved(LrInr.make_config(refine_with="l-plus-s", refine_pull=2), "radial").refine_pull == 2.0

@@ -65,7 +65,8 @@ class FitConfig:
     chunk: int = 32768  # query points per forward pass when predicting
     seed: int = 0
     # optional classical refinement of the final images (inr/refine.py): `refine_iterations` iterations of
-    # `refine_with` ("" = llr on Cartesian, grasp on radial data) from the INR's image on all the acquired data,
+    # `refine_with` ("" = the INR's default: llr on Cartesian, grasp on radial data; lr-inr, whose fit already holds
+    # those, the other one) from the INR's image on all the acquired data,
     # plus refine_pull * ||A^H A|| / 2 * ||x - x_inr||^2 (relative pull: 0 tends to the classical image, large
     # keeps the INR's); 0 iterations: off, the INR's image as it is
     refine_iterations: int = 0

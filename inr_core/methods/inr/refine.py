@@ -42,9 +42,10 @@ def refiner(cfg: FitConfig, trajectory: str) -> ProximalMethod:
     return method
 
 
-def check_refinement(method: Method, data, coil_maps: torch.Tensor) -> None:
-    """Refuse a refinement that cannot run on ``data`` (from the INR's ``check``, before any fitting)."""
-    cfg = method.config
+def check_refinement(method: Method, data, coil_maps: torch.Tensor, cfg: FitConfig | None = None) -> None:
+    """Refuse a refinement that cannot run on ``data`` (from the INR's ``check``, before any fitting);
+    ``cfg``: the method's config with its per-trajectory defaults resolved, when it has any (lr-inr)."""
+    cfg = method.config if cfg is None else cfg
     assert isinstance(cfg, FitConfig)
     if not cfg.refine_iterations:
         return
