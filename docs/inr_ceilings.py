@@ -6,6 +6,8 @@
     OMP_NUM_THREADS=1 python docs/inr_ceilings.py compare --seed 1 --trajectories cartesian --pattern kt-gaussian
         # lr-inr beside its own warm start and the best classical method, on the chain's inputs
         # (--refine 10:0.1 ...: and after the classical refinement, docs/methods-inr-refinement.md)
+    OMP_NUM_THREADS=1 python docs/inr_ceilings.py refine --seed 1 --trajectories radial --preset refined
+        # lr-inr as the chain runs it, alone and refined (docs/methods-inr-refinement.md)
 
 The inputs are those of the benches at seed 0 (``simulate --realistic``): Cartesian 160x160x16x10
 kt-uniform R8 and radial 128x128x23x8 with 13 spokes, written as raw files and run through the embedded
@@ -205,27 +207,76 @@ def cmd_compare(args) -> None:
                       f"{time.process_time() - start:.0f} s CPU)", flush=True)
 
 
+def cmd_refine(args) -> None:
+    """lr-inr as the chain runs it (``LrInr(config)(data, maps)``: its own start and stopping, whatever they are),
+    alone and after the classical refinement (``inr/refine.py``: the config's own, then each ``--refine``), beside the
+    best classical method; CPU seconds of each (docs/methods-inr-refinement.md)."""
+    from dataclasses import replace
+
+    from inr_core.methods import get_method
+    from inr_core.methods.inr.lr_inr import LrInr, resolved
+    from inr_core.methods.inr.refine import refined
+
+    for name in args.trajectories:
+        changes = {"pattern": args.pattern} if name == "cartesian" and args.pattern else {}
+        if name == "radial" and args.spokes:
+            changes["spokes"] = args.spokes
+        data, maps, truth, intensity = chain_inputs(name, args.seed, args.cache, **changes)
+        label = f"{name} {changes or ''} seed {args.seed}"
+        classical = {"cartesian": "llr", "radial": "grasp"}[name]
+        options = {"iterations": args.classical_iterations} if args.classical_iterations else {}
+        cls = get_method(classical)
+        start = time.process_time()
+        p, s = psnr(cls(cls.make_config(**options))(data, maps), truth, name, intensity)
+        print(f"{label}: {classical} {options or ''} {p:.2f} dB / {s:.4f} ({time.process_time() - start:.0f} s CPU)",
+              flush=True)
+        for spec in args.configs:
+            overrides = dict(item.split("=", 1) for item in spec.split(",") if item)
+            cfg = LrInr.make_config(args.preset, **overrides)
+            start = time.process_time()
+            alone = LrInr(replace(cfg, refine_iterations=0))(data, maps)
+            seconds = time.process_time() - start
+            pi, si = psnr(alone, truth, name, intensity)
+            print(f"{label}: lr-inr {args.preset} {spec or '-'} alone: {pi:.2f} dB / {si:.4f} ({seconds:.0f} s CPU)",
+                  flush=True)
+            refinements = [cfg] if cfg.refine_iterations else []
+            for item in args.refine:
+                iterations, pull, *solver = item.split(":")
+                refinements.append(LrInr.make_config(args.preset, **overrides, refine_iterations=iterations,
+                                                     refine_pull=pull, refine_with=solver[0] if solver else ""))
+            for each in refinements:
+                each = resolved(each, name)
+                start = time.process_time()
+                pr, sr = psnr(refined(alone, data, maps, each), truth, name, intensity)
+                extra = time.process_time() - start
+                print(f"{label}: lr-inr {args.preset} {spec or '-'} + refinement {each.refine_with} "
+                      f"{each.refine_iterations} iterations pull {each.refine_pull:g}: {pr:.2f} dB / {sr:.4f} "
+                      f"({pr - pi:+.2f} dB / {sr - si:+.4f} over lr-inr alone; refinement {extra:.0f} s CPU, "
+                      f"{seconds + extra:.0f} s in all)", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("rank", "oracle", "steps", "compare"))
+    parser.add_argument("what", choices=("rank", "oracle", "steps", "compare", "refine"))
     parser.add_argument("--trajectories", nargs="+", default=["cartesian", "radial"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/inr-ceilings"))
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--configs", nargs="+", default=[""], help="key=value,... overrides of the lr-inr preset")
     parser.add_argument("--step-presets", nargs="+", default=["fast"])
-    parser.add_argument("--pattern", default=None, help="compare, Cartesian: kt-uniform (default) or kt-gaussian")
-    parser.add_argument("--spokes", type=int, default=None, help="compare, radial: spokes per frame (default 13)")
-    parser.add_argument("--classical-iterations", type=int, default=0, help="compare: 0 = the method's default")
+    parser.add_argument("--pattern", default=None, help="Cartesian: kt-uniform (default) or kt-gaussian")
+    parser.add_argument("--spokes", type=int, default=None, help="radial: spokes per frame (default 13)")
+    parser.add_argument("--classical-iterations", type=int, default=0, help="compare, refine: 0 = the method's default")
     parser.add_argument("--trace", action="store_true", help="compare: PSNR by the truth at each validation")
     parser.add_argument("--reuse-inr", action="store_true",
                         help="compare: keep lr-inr's images under --cache and reuse them (to try refinements)")
     parser.add_argument("--refine", nargs="+", default=[], metavar="ITERATIONS:PULL[:SOLVER]",
-                        help="compare: also score lr-inr's image after each of these classical refinements")
+                        help="compare, refine: also score lr-inr's image after each of these classical refinements")
     args = parser.parse_args()
     torch.set_num_threads(1)
     np.set_printoptions(precision=3)
-    {"rank": cmd_rank, "oracle": cmd_oracle, "steps": cmd_steps, "compare": cmd_compare}[args.what](args)
+    {"rank": cmd_rank, "oracle": cmd_oracle, "steps": cmd_steps, "compare": cmd_compare,
+     "refine": cmd_refine}[args.what](args)
     return 0
 
 
