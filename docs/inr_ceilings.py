@@ -208,14 +208,14 @@ def cmd_compare(args) -> None:
 
 
 def cmd_refine(args) -> None:
-    """lr-inr as the chain runs it (``LrInr(config)(data, maps)``: its own start and stopping, whatever they are),
-    alone and after the classical refinement (``inr/refine.py``: the config's own, then each ``--refine``), beside the
-    best classical method; CPU seconds of each (docs/methods-inr-refinement.md)."""
+    """An INR (``--method``, lr-inr by default) as the chain runs it (``Method(config)(data, maps)``: its own start
+    and stopping, whatever they are), alone and after the classical refinement (``inr/refine.py``: the config's own,
+    then each ``--refine``), beside the best classical method; CPU seconds of each (docs/methods-inr-refinement.md)."""
     from dataclasses import replace
 
     from inr_core.methods import get_method
     from inr_core.methods.inr.lr_inr import LrInr, resolved
-    from inr_core.methods.inr.refine import refined
+    from inr_core.methods.inr.refine import DEFAULT_REFINER, refined
 
     for name in args.trajectories:
         changes = {"pattern": args.pattern} if name == "cartesian" and args.pattern else {}
@@ -232,24 +232,26 @@ def cmd_refine(args) -> None:
               flush=True)
         for spec in args.configs:
             overrides = dict(item.split("=", 1) for item in spec.split(",") if item)
-            cfg = LrInr.make_config(args.preset, **overrides)
+            inr = get_method(args.method)
+            cfg = inr.make_config(args.preset, **overrides)
             start = time.process_time()
-            alone = LrInr(replace(cfg, refine_iterations=0))(data, maps)
+            alone = inr(replace(cfg, refine_iterations=0))(data, maps)
             seconds = time.process_time() - start
             pi, si = psnr(alone, truth, name, intensity)
-            print(f"{label}: lr-inr {args.preset} {spec or '-'} alone: {pi:.2f} dB / {si:.4f} ({seconds:.0f} s CPU)",
-                  flush=True)
+            print(f"{label}: {args.method} {args.preset} {spec or '-'} alone: {pi:.2f} dB / {si:.4f} "
+                  f"({seconds:.0f} s CPU)", flush=True)
             refinements = [cfg] if cfg.refine_iterations else []
             for item in args.refine:
                 iterations, pull, *solver = item.split(":")
-                refinements.append(LrInr.make_config(args.preset, **overrides, refine_iterations=iterations,
-                                                     refine_pull=pull, refine_with=solver[0] if solver else ""))
+                refinements.append(inr.make_config(args.preset, **overrides, refine_iterations=iterations,
+                                                   refine_pull=pull, refine_with=solver[0] if solver else ""))
             for each in refinements:
-                each = resolved(each, name)
+                each = resolved(each, name) if inr is LrInr else each  # lr-inr's per-trajectory refine_with / pull
+                each.refine_with = each.refine_with or DEFAULT_REFINER[name]
                 start = time.process_time()
                 pr, sr = psnr(refined(alone, data, maps, each), truth, name, intensity)
                 extra = time.process_time() - start
-                print(f"{label}: lr-inr {args.preset} {spec or '-'} + refinement {each.refine_with} "
+                print(f"{label}: {args.method} {args.preset} {spec or '-'} + refinement {each.refine_with} "
                       f"{each.refine_iterations} iterations pull {each.refine_pull:g}: {pr:.2f} dB / {sr:.4f} "
                       f"({pr - pi:+.2f} dB / {sr - si:+.4f} over lr-inr alone; refinement {extra:.0f} s CPU, "
                       f"{seconds + extra:.0f} s in all)", flush=True)
@@ -262,6 +264,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/inr-ceilings"))
     parser.add_argument("--preset", default="fast")
+    parser.add_argument("--method", default="lr-inr", help="refine: the INR (lr-inr, da-inr, hash-inr, p-inr, kp-inr)")
     parser.add_argument("--configs", nargs="+", default=[""], help="key=value,... overrides of the lr-inr preset")
     parser.add_argument("--step-presets", nargs="+", default=["fast"])
     parser.add_argument("--pattern", default=None, help="Cartesian: kt-uniform (default) or kt-gaussian")

@@ -142,3 +142,10 @@ def test_lr_inr_refined_preset_uses_the_regulariser_its_fit_does_not_hold():
     assert cfg.refine_iterations > 0 and LrInr.make_config().refine_iterations == 0  # off by default
     assert (resolved(cfg, "cartesian").refine_with, resolved(cfg, "radial").refine_with) == ("grasp", "llr")
     assert resolved(LrInr.make_config(refine_with="l-plus-s", refine_pull=2), "radial").refine_pull == 2.0
+
+
+def test_an_unresolved_pull_is_an_error_not_a_silent_zero(cartesian, maps, truth):
+    from inr_core.methods.inr.lr_inr import LrInr
+
+    with pytest.raises(ValueError, match="refine_pull"):
+        refined(_start(truth), cartesian, maps, LrInr.make_config(refine_iterations=2))

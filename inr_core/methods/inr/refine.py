@@ -63,6 +63,8 @@ def refined(images: torch.Tensor, data, coil_maps: torch.Tensor, cfg: FitConfig,
     ``refine_iterations`` is 0. ``data`` and ``coil_maps`` on the images' device."""
     if not cfg.refine_iterations:
         return images
+    if cfg.refine_pull is None:  # a per-trajectory default not resolved by its method (lr-inr's `resolved`)
+        raise ValueError("the refinement needs refine_pull (a number >= 0), got None")
     method = refiner(cfg, data.trajectory)
     method.device = images.device
     if tuple(images.shape) != (data.frames, *data.image_shape):
