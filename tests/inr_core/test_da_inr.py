@@ -78,3 +78,103 @@ def test_coordinates_share_the_field_of_view():
     assert torch.equal(axis_coordinates(8)[::2], axis_coordinates(4))
     assert torch.allclose(frame_times(6, 3)[::2], frame_times(3, 3))
     assert output_matrix((128, 128), 1.2) == (154, 154)
+
+
+# The warm start (issue 19 item 4) at the tiny size: a short GRASP, a short canonical pre-fit.
+WARM = {"warm_start": "grasp", "warm_iterations": 5, "holdout": 0.1, "init_steps": 100, "validate_every": 5}
+
+
+def test_warm_step_zero_is_the_classical_image(radial, maps):
+    # With the residual, step 0 is the classical series of the fitted spokes, inside the maps' support.
+    from inr_core.methods.inr.holdout import split
+    from inr_core.methods.inr.radial_loss import RadialProblem
+
+    images = tiny(steps=0, residual=True, **WARM)(radial, maps)
+    fit_data, _ = split(radial, WARM["holdout"], 0)
+    grasp = get_method("grasp")
+    warm = grasp(grasp.make_config(iterations=WARM["warm_iterations"]))(fit_data, maps)
+    support = RadialProblem.from_data(fit_data, maps).support()
+    # float32 arithmetic of (warm / s - canonical) + canonical, times s: a few ulps of the image's maximum
+    torch.testing.assert_close(images, warm * support, atol=1e-5 * float(warm.abs().max()), rtol=0)
+
+
+def test_warm_canonical_image_fits_the_classical_mean(radial, maps):
+    # Without the residual, step 0 is the canonical network fitted to the classical series' temporal mean. Its
+    # finest level has a vertex per pixel, so the fit can reach the mean: after 100 Adam steps the error inside the
+    # support is a small fraction of the mean's own energy there (here < 1%: the bound, not the figure reached).
+    from inr_core.methods.inr.da_inr import DaInrNet, fit_canonical
+    from inr_core.methods.inr.fit import seeded
+    from inr_core.methods.inr.radial_loss import RadialProblem, grid_coordinates
+
+    method = tiny(steps=0, **WARM)
+    problem = RadialProblem.from_data(radial, maps)
+    mean = method._warm_start(radial, maps, problem, lambda *a: None).mean(0)
+    support = problem.support()
+    energy = float((mean.abs() ** 2 * support).sum() / support.sum())
+    with seeded(0, torch.device("cpu")):
+        net = DaInrNet(method.config, 0, radial.image_shape[0])
+        xy = grid_coordinates(radial.image_shape)
+        with torch.no_grad():
+            before = float(((net.canonical_image(xy).view(mean.shape) - mean).abs() ** 2 * support).sum()
+                           / support.sum())
+        after = fit_canonical(net, xy, mean, support, 100, 1e-2)
+    assert after < 0.01 * energy < before, (after, energy, before)
+    # And the method's own step 0 is that canonical image in every frame (identity deformation).
+    images = method(radial, maps)
+    torch.testing.assert_close(images[1:], images[:1].expand_as(images[1:]))
+
+
+def test_warm_preset_runs_end_to_end_and_keeps_its_start_or_better(radial, maps, truth):
+    # The preset's own options at the tiny network size: the held-out stopping keeps step 0 (the classical image)
+    # unless a later step predicts the held-out spokes better.
+    cls = get_method("da-inr")
+    cfg = cls.make_config("warm", **{k: v for k, v in TINY.items() if k not in ("steps", "lr")},
+                          steps=20, warm_iterations=5, init_steps=50, image_steps=20, validate_every=5)
+    method = cls(cfg)
+    seen = []
+    method.trace = seen.append
+    images = method(radial, maps)
+    assert images.shape == truth.shape and torch.isfinite(images).all()
+    assert len(seen) == 1 + 20 // 5  # step 0 and every validate_every steps (no patience stop this early)
+    assert cfg.warm_start == "grasp" and cfg.residual and cfg.holdout > 0
+    # one of the scored series is returned (float32: the same sums in another order)
+    assert min(float((images - s).abs().max()) for s in seen) <= 1e-5 * float(images.abs().max())
+
+
+def test_warm_options_are_checked(radial, maps):
+    with pytest.raises(ValueError, match="unknown method 'grsap'"):
+        tiny(steps=1, warm_start="grsap")(radial, maps)
+    with pytest.raises(ValueError, match="does not reconstruct radial"):
+        tiny(steps=1, warm_start="kt-grappa")(radial, maps)
+    with pytest.raises(ValueError, match="residual needs a warm_start"):
+        tiny(steps=1, residual=True)(radial, maps)
+    with pytest.raises(ValueError, match="needs out_scale=1 and out_frames=0"):
+        tiny(steps=1, residual=True, out_frames=12, **WARM)(radial, maps)
+    with pytest.raises(ValueError, match="needs features=none"):
+        tiny(steps=1, features="random-mdsr", **WARM)(radial, maps)
+    with pytest.raises(ValueError, match="residual_decay must be in"):
+        tiny(steps=1, residual=True, residual_decay=1.0, **WARM)(radial, maps)
+    with pytest.raises(ValueError, match="start_levels must be in"):
+        tiny(steps=1, start_levels=7)(radial, maps)
+    with pytest.raises(ValueError):  # a misspelt key is one clear error
+        tiny(warm_strat="grasp")
+
+
+def test_coarse_to_fine_levels_join_over_the_steps(radial, maps):
+    from inr_core.nn.radial_image import DaInrNet
+
+    seen = []
+    original = DaInrNet.forward
+
+    def spy(self, rows):
+        seen.append(self.active_levels)
+        return original(self, rows)
+
+    DaInrNet.forward = spy
+    try:
+        tiny(steps=8, start_levels=2, unmask_fraction=0.5)(radial, maps)
+    finally:
+        DaInrNet.forward = original
+    fitted = seen[:8]
+    assert fitted[0] == 2 and fitted[4:] == [6, 6, 6, 6] and fitted == sorted(fitted)
+    assert seen[-1] is None  # the output uses every level

@@ -34,15 +34,18 @@ Design, measured figures and what differs from the paper: ``docs/methods-da-inr.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from inr_core.methods.inr.fit import fit, seeded
+from inr_core.methods.base import build, get_method
+from inr_core.methods.inr.fit import chunked, fit, seeded
+from inr_core.methods.inr.holdout import split
 from inr_core.methods.inr.radial_image import RadialImageInr, RadialImageInrConfig, time_rows
-from inr_core.methods.inr.radial_loss import frame_times, grid_coordinates, resample
+from inr_core.methods.inr.radial_loss import RadialProblem, frame_times, grid_coordinates, resample
 from inr_core.nn.mdsr import neighbour_features
-from inr_core.nn.radial_image import DaInrNet
+from inr_core.nn.radial_image import DaInrNet, FrameResidual
 
 FEATURES = ("none", "random-mdsr")
 
@@ -61,6 +64,24 @@ class DaInrConfig(RadialImageInrConfig):
     # better here (docs/methods-da-inr.md)
     features: str = "none"
     feature_channels: int = 64
+    # Warm start (issue 19 item 4; "" = the paper's random initialisation): the classical method named here
+    # (registry; warm_iterations 0 = its default) reconstructs the fitted spokes (held-out ones excluded); the
+    # canonical network is fitted to that series' temporal mean in the image domain (init_steps Adam steps at
+    # init_lr, identity deformation, no NUFFT), then the whole network (deformation too) to the series itself
+    # (image_steps steps of frames_per_step frames at lr, no NUFFT). With `residual` a per-frame image R_k holds
+    # the classical series less the network's, so that step 0 is the classical image; R is not fitted (a fitted
+    # per-pixel R followed the noise) and is multiplied by (1 - residual_decay) after every k-space step.
+    warm_start: str = ""
+    warm_iterations: int = 0
+    init_steps: int = 300
+    init_lr: float = 1e-2
+    image_steps: int = 0
+    residual: bool = False
+    residual_decay: float = 0.0
+    # coarse to fine (0: every level from the first step): only the first `start_levels` levels of the grid
+    # contribute at first, the rest join evenly over the first `unmask_fraction` of the steps (HashINR's schedule)
+    start_levels: int = 0
+    unmask_fraction: float = 0.5
 
 
 class DaInr(RadialImageInr[DaInrConfig]):
@@ -77,17 +98,45 @@ class DaInr(RadialImageInr[DaInrConfig]):
         # the fast grid and schedule over 1000 steps (the paper's count): +1.4 dB on seed 0, twice the time
         "quality": {"steps": 1000, "finest_factor": 1.0, "log2_table_size": 14, "lr_decay": 0.5, "decay_every": 250,
                     "holdout": 0.05, "validate_every": 50},
+        # from GRASP of the fitted spokes (issue 19 item 4): step 0 is that image; the network is fitted to it in the
+        # image domain, then to the spokes while the residual fades; the held-out spokes pick the step (step 0 too)
+        "warm": {"steps": 300, "finest_factor": 1.0, "log2_table_size": 14, "lr_decay": 0.5, "decay_every": 100,
+                 "warm_start": "grasp", "init_steps": 100, "image_steps": 300, "residual": True,
+                 "residual_decay": 0.02, "frames_per_step": 2, "holdout": 0.02, "validate_every": 10, "patience": 5},
     }
+
+    # Measurements only (docs/da_inr_warm.py): called with the output series (data scale) at every validation.
+    trace: Callable[[torch.Tensor], None] | None = None
 
     def check(self, data, coil_maps) -> None:
         super().check(data, coil_maps)
-        if self.config.features not in FEATURES:
-            raise ValueError(f"da-inr: unknown features {self.config.features!r} (known: {', '.join(FEATURES)})")
+        cfg = self.config
+        if cfg.features not in FEATURES:
+            raise ValueError(f"da-inr: unknown features {cfg.features!r} (known: {', '.join(FEATURES)})")
+        if cfg.warm_start:
+            if data.trajectory not in get_method(cfg.warm_start).trajectories:  # unknown names: the registry's error
+                raise ValueError(f"da-inr: warm_start {cfg.warm_start!r} does not reconstruct {data.trajectory} data")
+            if cfg.features != "none":
+                raise ValueError("da-inr: warm_start needs features=none (the warm start fits the canonical "
+                                 "network alone)")
+        elif cfg.residual:
+            raise ValueError("da-inr: residual needs a warm_start (it holds the classical image less the network's)")
+        if cfg.residual and (cfg.out_scale != 1 or cfg.out_frames):
+            raise ValueError("da-inr: residual holds one image per acquired frame and pixel: it needs out_scale=1 "
+                             "and out_frames=0")
+        if not 0 <= cfg.residual_decay < 1:
+            raise ValueError(f"da-inr: residual_decay must be in [0, 1), got {cfg.residual_decay}")
+        if cfg.init_steps < 0 or cfg.image_steps < 0:
+            raise ValueError("da-inr: init_steps and image_steps must be >= 0")
+        if not 0 <= cfg.start_levels <= cfg.levels:
+            raise ValueError(f"da-inr: start_levels must be in [0, levels={cfg.levels}] (0: all), "
+                             f"got {cfg.start_levels}")
 
     def reconstruct(self, data, coil_maps, progress):
         cfg, device = self.config, self.device
         problem, held = self.problem(data, coil_maps)
         frames, shape = problem.frames, problem.image_shape
+        warm = self._warm_start(data, coil_maps, problem, progress) if cfg.warm_start else None
         with seeded(cfg.seed, device):
             feats = None
             if cfg.features == "random-mdsr":
@@ -97,14 +146,79 @@ class DaInr(RadialImageInr[DaInrConfig]):
             times = frame_times(frames, frames, device)
             rows = [_rows(xy, times[k], None if feats is None else feats[k]) for k in range(frames)]
             batch = min(cfg.frames_per_step, frames)
+            residual = None
+            if warm is not None:
+                support = problem.support()
+                fit_canonical(net, xy, warm.mean(0), support, cfg.init_steps, cfg.init_lr)
+                fit_series(net, rows, warm, support, cfg.image_steps, cfg.lr, batch)
+                if cfg.residual:
+                    residual = FrameResidual(frames, shape).to(device).requires_grad_(False)
+                    with torch.no_grad():
+                        fitted = torch.stack([chunked(net, rows[k], cfg.chunk).view(shape) for k in range(frames)])
+                        residual.r.copy_(torch.view_as_real((warm - fitted) * support))
+            modules = [net] if residual is None else [net, residual]  # both restored to the best step
+
+            def image(pick: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+                images = values.view(len(pick), *shape)
+                return images if residual is None else images + residual(pick)
+
+            ramp = max(int(cfg.unmask_fraction * cfg.steps), 1)
 
             def loss_fn(step):
+                if cfg.start_levels:
+                    joined = cfg.start_levels + (cfg.levels - cfg.start_levels) * step // ramp
+                    net.active_levels = min(joined, cfg.levels)
                 pick = torch.randperm(frames, device=device)[:batch]
-                images = net(torch.cat([rows[int(k)] for k in pick])).view(batch, *shape)
+                images = image(pick, net(torch.cat([rows[int(k)] for k in pick])))
                 return problem.loss(images, pick)
 
-            fit([net], loss_fn, cfg, progress, "da-inr", validate=self.validator(net, problem, held, rows.__getitem__))
-        return self.predict(net, problem, self._output_rows(problem, feats))
+            def after_step(step):
+                if residual is not None and cfg.residual_decay:
+                    with torch.no_grad():
+                        residual.r.mul_(1 - cfg.residual_decay)
+
+            def frame(k: int) -> torch.Tensor:
+                return image(torch.tensor([k], device=device), chunked(net, rows[k], cfg.chunk))[0]
+
+            validate = self._validator(frame, problem, held)
+            fit(modules, loss_fn, cfg, progress, "da-inr", after_step=after_step, validate=validate,
+                parameters=list(net.parameters()))
+            net.active_levels = None
+            return self._output(net, residual, problem, feats)
+
+    def _output(self, net, residual, problem, feats) -> torch.Tensor:
+        images = self.predict(net, problem, self._output_rows(problem, feats))
+        if residual is not None:
+            with torch.no_grad():
+                every = torch.arange(problem.frames, device=problem.maps.device)
+                images = images + residual(every) * problem.support() * problem.scale
+        return images.to(torch.complex64)
+
+    def _validator(self, frame: Callable[[int], torch.Tensor], problem: RadialProblem, held):
+        """The held-out spokes' loss of ``frame(k)`` (the network plus the residual: the base's
+        :meth:`validator` scores the network alone) over the frames that have any; also calls :attr:`trace`."""
+        if held is None:
+            return None
+        scored = held.spoke_mask.any(1).nonzero().flatten()
+
+        def validate() -> float:
+            if self.trace is not None:
+                series = torch.stack([frame(k) for k in range(problem.frames)])
+                self.trace(series * problem.support() * problem.scale)
+            images = torch.stack([frame(int(k)) for k in scored])
+            return float(problem.loss(images, scored, mask=held.spoke_mask))
+
+        return validate
+
+    def _warm_start(self, data, coil_maps, problem: RadialProblem, progress) -> torch.Tensor:
+        """The classical series of the fitted spokes (held-out ones excluded), on the fit's scale."""
+        cfg = self.config
+        fit_data, _ = split(data, cfg.holdout, cfg.seed)  # the same draw as problem()
+        overrides: dict[str, object] = {"iterations": cfg.warm_iterations} if cfg.warm_iterations else {}
+        progress(0, 1, f"da-inr: {cfg.warm_start} start")
+        warm = build(cfg.warm_start, get_method(cfg.warm_start).make_config(None, **overrides), self.device)(
+            fit_data, coil_maps)
+        return warm.to(torch.complex64) / problem.scale
 
     def _output_rows(self, problem, feats):
         """Output rows; features resampled to the output matrix, at phase tau linear between neighbours (cyclic)."""
@@ -120,6 +234,41 @@ class DaInr(RadialImageInr[DaInrConfig]):
             return _rows(xy, t, f)
 
         return rows
+
+
+def fit_canonical(net: DaInrNet, xy: torch.Tensor, target: torch.Tensor, support: torch.Tensor, steps: int,
+                  lr: float) -> float:
+    """Fit the canonical network (grid + MLP) to ``target`` ``(ny, nx)`` inside ``support`` in the image domain
+    (Adam, ``steps`` full-image steps); the deformation is not evaluated (it starts at the identity).
+    Returns the final mean squared error inside the support."""
+    params = [*net.grid.parameters(), *net.canonical.parameters()]
+    opt = torch.optim.Adam(params, lr=lr)
+    target, weight = target.reshape(-1), support.reshape(-1)
+    count = max(float(weight.sum()), 1.0)
+    value = float("nan")
+    for _ in range(steps):
+        loss = ((net.canonical_image(xy) - target).abs().pow(2) * weight).sum() / count
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        value = float(loss.detach())
+    return value
+
+
+def fit_series(net: DaInrNet, rows: list[torch.Tensor], target: torch.Tensor, support: torch.Tensor, steps: int,
+               lr: float, batch: int) -> None:
+    """Fit the whole network to the series ``target`` ``(T, ny, nx)`` inside ``support`` in the image domain
+    (Adam, ``steps`` steps of ``batch`` random frames; no NUFFT)."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    weight = support.reshape(1, -1)
+    count = max(float(weight.sum()), 1.0) * batch
+    for _ in range(steps):
+        pick = torch.randperm(len(rows), device=target.device)[:batch]
+        values = net(torch.cat([rows[int(k)] for k in pick])).view(batch, -1)
+        loss = ((values - target[pick].reshape(batch, -1)).abs().pow(2) * weight).sum() / count
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
 
 
 def _rows(xy, t, feats):
