@@ -253,7 +253,7 @@ def cmd_refine(args) -> None:
                 extra = time.process_time() - start
                 print(f"{label}: {args.method} {args.preset} {spec or '-'} + refinement {each.refine_with} "
                       f"{each.refine_iterations} iterations pull {each.refine_pull:g}: {pr:.2f} dB / {sr:.4f} "
-                      f"({pr - pi:+.2f} dB / {sr - si:+.4f} over lr-inr alone; refinement {extra:.0f} s CPU, "
+                      f"({pr - pi:+.2f} dB / {sr - si:+.4f} over {args.method} alone; refinement {extra:.0f} s CPU, "
                       f"{seconds + extra:.0f} s in all)", flush=True)
 
 
