@@ -139,7 +139,7 @@ def cmd_compare(args) -> None:
     lr-inr itself, on one setting; CPU seconds of each; the step honest stopping picked."""
     import resource
 
-    from inr_core.methods import build, get_method
+    from inr_core.methods import get_method
     from inr_core.methods.inr.holdout import split
     from inr_core.methods.inr.lr_inr import LrInr, resolved
     from inr_core.methods.inr.refine import refined
@@ -163,8 +163,7 @@ def cmd_compare(args) -> None:
             method = LrInr(LrInr.make_config(args.preset, **overrides))
             start = time.process_time()
             fit_data, held = split(data, method.holdout(name), method.config.seed)
-            warm_name, warm_cfg = method.warm_config(name)
-            warm = build(warm_name, warm_cfg)(fit_data, maps)
+            warm, _ = method.start(fit_data, held, maps)  # stopped on the held-out readouts unless warm_stopped=False
             warm_seconds = time.process_time() - start
             trace = []
 
