@@ -3,6 +3,8 @@
     OMP_NUM_THREADS=1 python docs/inr_ceilings.py rank     # PSNR of the rank-L truncation of the truth, L = 2..12
     OMP_NUM_THREADS=1 python docs/inr_ceilings.py oracle   # lr-inr's U, V fitted to the truth (no k-space)
     OMP_NUM_THREADS=1 python docs/inr_ceilings.py steps    # CPU step time of each design next to a GRASP/LLR iteration
+    OMP_NUM_THREADS=1 python docs/inr_ceilings.py run --trajectories radial --spokes 5 --configs refit=False refit=True
+        # lr-inr as the chain runs it (stopped start, fit, refit), with each --configs
     OMP_NUM_THREADS=1 python docs/inr_ceilings.py compare --seed 1 --trajectories cartesian --pattern kt-gaussian
         # lr-inr beside its own warm start and the best classical method, on the chain's inputs
         # (--refine 10:0.1 ...: and after the classical refinement, docs/methods-inr-refinement.md)
@@ -256,9 +258,29 @@ def cmd_refine(args) -> None:
                       f"{seconds + extra:.0f} s in all)", flush=True)
 
 
+def cmd_run(args) -> None:
+    """lr-inr as the chain runs it (``reconstruct``: its stopped start, fit, refit, refinement) with each
+    ``--configs``: PSNR / SSIM and CPU seconds. E.g. ``--configs refit=False refit=True`` or
+    ``warm_stopped=False,refit=False warm_stopped=True,refit=False``."""
+    from inr_core.methods.inr.lr_inr import LrInr
+
+    for name in args.trajectories:
+        changes = {"pattern": args.pattern} if name == "cartesian" and args.pattern else {}
+        if name == "radial" and args.spokes:
+            changes["spokes"] = args.spokes
+        data, maps, truth, intensity = chain_inputs(name, args.seed, args.cache, **changes)
+        for spec in args.configs:
+            overrides = dict(item.split("=", 1) for item in spec.split(",") if item)
+            start = time.process_time()
+            images = LrInr(LrInr.make_config(args.preset, **overrides))(data, maps)
+            p, s = psnr(images, truth, name, intensity)
+            print(f"{name} {changes or ''} seed {args.seed}: lr-inr {args.preset} {spec or '-'}: {p:.2f} dB / {s:.4f} "
+                  f"({time.process_time() - start:.0f} s CPU)", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("rank", "oracle", "steps", "compare", "refine"))
+    parser.add_argument("what", choices=("rank", "oracle", "steps", "compare", "refine", "run"))
     parser.add_argument("--trajectories", nargs="+", default=["cartesian", "radial"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/inr-ceilings"))
@@ -278,7 +300,7 @@ def main() -> int:
     torch.set_num_threads(1)
     np.set_printoptions(precision=3)
     {"rank": cmd_rank, "oracle": cmd_oracle, "steps": cmd_steps, "compare": cmd_compare,
-     "refine": cmd_refine}[args.what](args)
+     "refine": cmd_refine, "run": cmd_run}[args.what](args)
     return 0
 
 
