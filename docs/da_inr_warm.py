@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python docs/da_inr_warm.py run --seed 0 --spokes 13 da-inr,preset=warm --trace
     OMP_NUM_THREADS=1 python docs/da_inr_warm.py run --seed 1 --spokes 13 grasp grasp,holdout=0.05 da-inr,preset=fast
     OMP_NUM_THREADS=1 python docs/da_inr_warm.py split --seed 1 --spokes 13 grasp da-inr,preset=fast da-inr,preset=warm
+    OMP_NUM_THREADS=1 python docs/da_inr_warm.py refine --seed 1 --spokes 13 da-inr,preset=fast da-inr,preset=warm
 
 ``run``: each method (``name[,preset=P][,key=value...]``; a classical method with ``holdout=f`` reconstructs
 the data less the same held-out spokes DA-INR draws, i.e. DA-INR's warm start) on the inputs the bench chain
@@ -16,6 +17,9 @@ the method, it shows what the stopping rule chose from. Settings were chosen on 
 the ESPIRiT support (background), inside the phantom's heart box (``inr_core.phantom.phantom_geometry``: both
 ventricles, from the phantom's geometry, not from any image) and the rest of the support; each region's share
 of the series' mean squared error.
+
+``refine``: each saved INR result after the classical refinement (issue 19 item 5, ``inr/refine.py``) at its
+defaults and ``--refine-iterations`` (20), as ``--set refine_iterations=20`` would apply it to the same images.
 """
 
 from __future__ import annotations
@@ -94,18 +98,36 @@ def cmd_split(args) -> None:
               + ", ".join(f"{k} {v:.3e} ({100 * v / total:.0f}%)" for k, v in shares.items()), flush=True)
 
 
+def cmd_refine(args) -> None:
+    from inr_core.methods.inr.refine import refined
+
+    data, maps, truth, intensity = chain_inputs("radial", args.seed, args.inputs, spokes=args.spokes)
+    for spec in args.methods:
+        name, preset, options = parse(spec)
+        cfg = get_method(name).make_config(preset, **options, refine_iterations=args.refine_iterations)
+        images = torch.load(saved_path(args, spec))
+        start = time.process_time()
+        out = refined(images, data, maps, cfg)
+        seconds = time.process_time() - start
+        alone, after = psnr(images, truth, "radial", intensity), psnr(out, truth, "radial", intensity)
+        print(f"seed {args.seed}, {args.spokes} spokes: {spec}: alone {alone[0]:.2f} dB / {alone[1]:.4f}; refined "
+              f"({cfg.refine_with or 'default'}, {cfg.refine_iterations} it., pull {cfg.refine_pull}) "
+              f"{after[0]:.2f} dB / {after[1]:.4f} ({seconds:.0f} s CPU)", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("run", "split"))
+    parser.add_argument("what", choices=("run", "split", "refine"))
     parser.add_argument("methods", nargs="+")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--spokes", type=int, default=13)
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--refine-iterations", type=int, default=20)
     parser.add_argument("--inputs", type=Path, default=Path("/tmp/inr-ceilings"), help="chain_inputs' cache")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/da-inr-warm"), help="saved images (split)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    {"run": cmd_run, "split": cmd_split}[args.what](args)
+    {"run": cmd_run, "split": cmd_split, "refine": cmd_refine}[args.what](args)
     return 0
 
 

@@ -28,6 +28,12 @@ Choices where the paper is silent or its public code differs (``../shared/refere
   centres (features bilinearly resampled, as the paper does); ``out_frames`` queries evenly
   spaced cardiac phases (features linearly interpolated between neighbouring frames).
 
+Warm start (``warm_start="grasp"``, preset ``warm``; issue 19 item 4): the classical image of the fitted spokes
+is the start. The canonical network is fitted to its temporal mean and then the whole network (deformation too)
+to the series, both in the image domain (no NUFFT); a frozen per-frame residual holds what the network misses,
+so step 0 is the classical image, and fades during the k-space fit; the held-out spokes keep step 0 unless a
+later step predicts them better.
+
 Design, measured figures and what differs from the paper: ``docs/methods-da-inr.md``.
 """
 
