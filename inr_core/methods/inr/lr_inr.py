@@ -247,6 +247,8 @@ class LrInr(Method):
             warm = build(name, replace(warm_cfg, iterations=iterations), self.device)(data, coil_maps)
             again = LrInr(replace(self.config, steps=steps), self.device)
             images, _ = again.refine(data, None, coil_maps, warm, progress)
+            if not steps:  # the fit loop reports nothing for 0 steps: progress must still end at done == total
+                progress(1, 1, f"lr-inr: {name} ({iterations} iterations) on every readout, 0 steps")
         # all the data: `held` was for stopping only
         return refined(images, data, coil_maps, resolved(self.config, data.trajectory), progress)
 
