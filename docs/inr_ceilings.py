@@ -79,6 +79,27 @@ def chain_inputs(name: str, seed: int = 0, cache: Path = Path("/tmp/inr-ceilings
     return out
 
 
+def setting_inputs(args, name: str):
+    """``(changes, chain inputs)`` of trajectory ``name`` under ``--pattern`` / ``--spokes`` at ``--seed``."""
+    changes = {"pattern": args.pattern} if name == "cartesian" and args.pattern else {}
+    if name == "radial" and args.spokes:
+        changes["spokes"] = args.spokes
+    return changes, chain_inputs(name, args.seed, args.cache, **changes)
+
+
+def print_classical(args, name: str, label: str, data, maps, truth, intensity) -> None:
+    """Score and print the trajectory's best classical method (LLR / GRASP, ``--classical-iterations``)."""
+    from inr_core.methods import get_method
+
+    classical = {"cartesian": "llr", "radial": "grasp"}[name]
+    options = {"iterations": args.classical_iterations} if args.classical_iterations else {}
+    cls = get_method(classical)
+    start = time.process_time()
+    p, s = psnr(cls(cls.make_config(**options))(data, maps), truth, name, intensity)
+    print(f"{label}: {classical} {options or ''} {p:.2f} dB / {s:.4f} ({time.process_time() - start:.0f} s CPU)",
+          flush=True)
+
+
 def psnr(images, truth, name: str, intensity=None) -> tuple[float, float]:
     if intensity is not None:
         images = images * intensity.to(images.device)
@@ -141,25 +162,14 @@ def cmd_compare(args) -> None:
     lr-inr itself, on one setting; CPU seconds of each; the step honest stopping picked."""
     import resource
 
-    from inr_core.methods import get_method
     from inr_core.methods.inr.holdout import split
     from inr_core.methods.inr.lr_inr import LrInr, resolved
     from inr_core.methods.inr.refine import refined
 
     for name in args.trajectories:
-        changes = {"pattern": args.pattern} if name == "cartesian" and args.pattern else {}
-        if name == "radial" and args.spokes:
-            changes["spokes"] = args.spokes
-        data, maps, truth, intensity = chain_inputs(name, args.seed, args.cache, **changes)
+        changes, (data, maps, truth, intensity) = setting_inputs(args, name)
         label = f"{name} {changes or ''} seed {args.seed}"
-        classical = {"cartesian": "llr", "radial": "grasp"}[name]
-        options = {"iterations": args.classical_iterations} if args.classical_iterations else {}
-        cls = get_method(classical)
-        start = time.process_time()
-        best = cls(cls.make_config(**options))(data, maps)
-        p, s = psnr(best, truth, name, intensity)
-        print(f"{label}: {classical} {options or ''} {p:.2f} dB / {s:.4f} ({time.process_time() - start:.0f} s CPU)",
-              flush=True)
+        print_classical(args, name, label, data, maps, truth, intensity)
         for spec in args.configs:
             overrides = dict(item.split("=", 1) for item in spec.split(",") if item)
             method = LrInr(LrInr.make_config(args.preset, **overrides))
@@ -202,7 +212,7 @@ def cmd_compare(args) -> None:
                 start = time.process_time()
                 out = refined(images, data, maps, cfg)
                 pr, sr = psnr(out, truth, name, intensity)
-                print(f"{label}: lr-inr {args.preset} {spec or '-'} + refinement {cfg.refine_with or classical} "
+                print(f"{label}: lr-inr {args.preset} {spec or '-'} + refinement {cfg.refine_with} "
                       f"{cfg.refine_iterations} iterations pull {cfg.refine_pull:g}: {pr:.2f} dB / {sr:.4f} "
                       f"({pr - pi:+.2f} dB / {sr - si:+.4f} over lr-inr alone; refinement "
                       f"{time.process_time() - start:.0f} s CPU)", flush=True)
@@ -219,18 +229,9 @@ def cmd_refine(args) -> None:
     from inr_core.methods.inr.refine import DEFAULT_REFINER, refined
 
     for name in args.trajectories:
-        changes = {"pattern": args.pattern} if name == "cartesian" and args.pattern else {}
-        if name == "radial" and args.spokes:
-            changes["spokes"] = args.spokes
-        data, maps, truth, intensity = chain_inputs(name, args.seed, args.cache, **changes)
+        changes, (data, maps, truth, intensity) = setting_inputs(args, name)
         label = f"{name} {changes or ''} seed {args.seed}"
-        classical = {"cartesian": "llr", "radial": "grasp"}[name]
-        options = {"iterations": args.classical_iterations} if args.classical_iterations else {}
-        cls = get_method(classical)
-        start = time.process_time()
-        p, s = psnr(cls(cls.make_config(**options))(data, maps), truth, name, intensity)
-        print(f"{label}: {classical} {options or ''} {p:.2f} dB / {s:.4f} ({time.process_time() - start:.0f} s CPU)",
-              flush=True)
+        print_classical(args, name, label, data, maps, truth, intensity)
         for spec in args.configs:
             overrides = dict(item.split("=", 1) for item in spec.split(",") if item)
             inr = get_method(args.method)
@@ -265,10 +266,7 @@ def cmd_run(args) -> None:
     from inr_core.methods.inr.lr_inr import LrInr
 
     for name in args.trajectories:
-        changes = {"pattern": args.pattern} if name == "cartesian" and args.pattern else {}
-        if name == "radial" and args.spokes:
-            changes["spokes"] = args.spokes
-        data, maps, truth, intensity = chain_inputs(name, args.seed, args.cache, **changes)
+        changes, (data, maps, truth, intensity) = setting_inputs(args, name)
         for spec in args.configs:
             overrides = dict(item.split("=", 1) for item in spec.split(",") if item)
             start = time.process_time()
