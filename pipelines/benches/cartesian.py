@@ -41,7 +41,9 @@ from pipelines.benches.suite import (
     comparison_tables,
     failure_cell,
     reference_method,
+    run_description,
     run_settings,
+    save_figure,
     unique_methods,
     wrap,
     write_results,
@@ -157,11 +159,7 @@ def write_figure(path: Path, raw_path: Path, rows: list[dict], title: str = "") 
         bottom.set_title(f"{name}: {psnr:.2f} dB\n|error| x{ERROR_GAIN}", fontsize=7)
     fig.suptitle(f"{title}\nframe {frame} of {ref.shape[0]}; kp-inr normalisation (reference maximum = 1)".strip(),
                  fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # -- the command ----------------------------------------------------------------------------------------------------
@@ -186,10 +184,8 @@ def run_cartesian(args) -> int:
                                     f"{args.frames} frames, {args.coils} coils")
         log.info("bench cartesian: wrote %s", figure)
 
-    devices = sorted({r["device"] for r in rows if not r.get("error")})
-    preset = f"preset {args.preset} where a method has it" if args.preset else "default presets"
     info = (f"Simulated cine: {args.matrix}x{args.matrix}, {args.frames} frames, {args.coils} coils, SNR {args.snr:g}, "
-            f"seed {args.seed}; {preset}; device {', '.join(devices) or args.device}.")
+            f"seed {args.seed}; {run_description(rows, args)}.")
     table = markdown(rows, settings, args.methods, against, info)
     document = {"suite": "cartesian", "matrix": args.matrix, "frames": args.frames, "coils": args.coils,
                 "snr": args.snr, "seed": args.seed, "preset": args.preset, "compared_with": against,

@@ -44,7 +44,9 @@ from pipelines.benches.suite import (
     comparison_tables,
     failure_cell,
     reference_method,
+    run_description,
     run_settings,
+    save_figure,
     split_spec,
     unique_methods,
     wrap,
@@ -161,11 +163,7 @@ def write_figure(path: Path, raw_path: Path, rows: list[dict], title: str = "") 
         col[-1].set_xlabel("frame", fontsize=6)
     fig.suptitle(f"{title}\nda-inr normalisation (each series min-max to [0, 1]); x-t: the white line's row, "
                  "frames left to right".strip(), fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _environment(args) -> dict:
@@ -197,11 +195,9 @@ def run_radial(args) -> int:
         log.info("bench radial: wrote %s", figure)
 
     environment = _environment(args)
-    devices = sorted({r["device"] for r in rows if not r.get("error")})
-    preset = f"preset {args.preset} where a method has it" if args.preset else "default presets"
     simulation = "realistic simulation" if args.realistic else f"plain simulation, SNR {args.snr:g}"
-    info = (f"Simulated golden-angle radial cine ({simulation}): {size}, seed {args.seed}; {preset}; device "
-            f"{', '.join(devices) or args.device}; OMP_NUM_THREADS={environment['omp_num_threads'] or 'unset'}, "
+    info = (f"Simulated golden-angle radial cine ({simulation}): {size}, seed {args.seed}; "
+            f"{run_description(rows, args)}; OMP_NUM_THREADS={environment['omp_num_threads'] or 'unset'}, "
             f"{environment['cpu_count']} CPUs.")
     columns = [(s["raw"].name, setting_label(s["spokes"])) for s in settings]
     table = comparison_tables(rows, columns, args.methods, against, TITLE, PROTOCOL, info)

@@ -468,6 +468,24 @@ def wrap(text: str, width: int) -> list[str]:
 
 # -- outputs -----------------------------------------------------------------------------------------------------
 
+def run_description(rows: list[dict], args) -> str:
+    """``<preset text>; device <devices>``: how the suite's rows ran, for its table's info line."""
+    devices = sorted({r["device"] for r in rows if not r.get("error")})
+    preset = f"preset {args.preset} where a method has it" if args.preset else "default presets"
+    return f"{preset}; device {', '.join(devices) or args.device}"
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write (110 dpi, the folder made) and close a suite's matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def finite_or_none(value):
     """``value`` made JSON-safe: non-finite floats as ``None``, paths as text, containers walked."""
     if isinstance(value, float) and not math.isfinite(value):
